@@ -1,0 +1,1 @@
+"""XtremeDistil: multi-stage distillation of transformer NER teachers into BiLSTM students."""
