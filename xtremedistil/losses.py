@@ -1,0 +1,44 @@
+"""Per-token distillation losses; padding and non-first pieces are masked by sample weights.
+
+All functions return a per-token loss [B, T]; Keras multiplies it by the [B, T] mask passed as
+sample_weight.
+"""
+
+import tensorflow as tf
+import tf_keras
+
+
+def hidden_mse(teacher_hidden, student_hidden):
+    """Representation loss: mean squared error over the hidden units, [B, T]."""
+    return tf.reduce_mean(tf.square(tf.cast(teacher_hidden, student_hidden.dtype)
+                                    - student_hidden), axis=-1)
+
+
+def logits_mse(teacher_logits, student_logits):
+    """Logit loss of the paper: mean squared error between logits, [B, T]."""
+    return hidden_mse(teacher_logits, student_logits)
+
+
+def logits_kl(temperature):
+    """Logit loss as KL(teacher || student) of temperature-softened distributions, [B, T]."""
+    def loss(teacher_logits, student_logits):
+        teacher_logits = tf.cast(teacher_logits, student_logits.dtype)
+        teacher_probs = tf.nn.softmax(teacher_logits / temperature)
+        kl = tf.reduce_sum(teacher_probs * (tf.nn.log_softmax(teacher_logits / temperature)
+                                            - tf.nn.log_softmax(student_logits / temperature)),
+                           axis=-1)
+        return kl * temperature ** 2
+    return loss
+
+
+def label_cross_entropy(label_ids, logits):
+    """Hard-label loss: sparse cross-entropy per token, [B, T]."""
+    return tf_keras.losses.sparse_categorical_crossentropy(label_ids, logits, from_logits=True)
+
+
+def logits_loss(name, temperature=1.0):
+    if name == "mse":
+        return logits_mse
+    if name == "kl":
+        return logits_kl(temperature)
+    raise ValueError(f"--logits_loss={name}: expected 'mse' or 'kl'.")

@@ -1,0 +1,300 @@
+"""The XtremeDistil NER pipeline: data -> teacher -> student -> three stages -> evaluation.
+
+Everything a run writes lives in `model_dir`:
+  config.json       every option, the tag list, the student vocabulary
+  teacher/          the fine-tuned teacher (reused when present)
+  teacher_outputs/  teacher hidden states and logits on the transfer set, per chunk
+  student/          weights per sub-stage, progress.json, best.h5
+  metrics.json      scores per language, sizes, stage times
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+from absl import logging
+
+from xtremedistil import data as data_lib
+from xtremedistil import distribute
+from xtremedistil import evaluate
+from xtremedistil import features
+from xtremedistil import losses
+from xtremedistil import stages
+from xtremedistil import student as student_lib
+from xtremedistil import teacher as teacher_lib
+from xtremedistil import teacher_cache
+
+# Options that must match when a run resumes in an existing model_dir.
+RESUME_KEYS = ("task", "train_file", "dev_file", "test_file", "transfer_file", "seq_len",
+               "pt_teacher_checkpoint", "teacher_layer", "word_emb_dim", "bilstm_hidden_size",
+               "max_transfer", "seed")
+
+
+@dataclasses.dataclass
+class Config:
+    """Options of a run; run_xtreme_distil.py fills them from its flags."""
+    task: str = "data/demo"
+    transfer_file: str = "data/demo/transfer.txt"
+    model_dir: str = "models/demo"
+    train_file: str = ""
+    dev_file: str = ""
+    test_file: str = ""
+    data_format: str = "auto"
+    tag_scheme: str = "iob2"
+    encoding: str = "utf-8"
+    language: str = ""
+    skip_bad_lines: bool = False
+    max_transfer: int = 0
+    seq_len: int = 32
+    pt_teacher: str = "auto"
+    pt_teacher_checkpoint: str = ""
+    teacher_layer: int = -1
+    word_emb_dim: int = 100
+    bilstm_hidden_size: int = 128
+    dropout_rate: float = 0.1
+    ft_batch_size: int = 16
+    ft_epochs: int = 4
+    ft_learning_rate: float = 5e-5
+    distil_batch_size: int = 32
+    distil_epochs: int = 10
+    distil_chunk_size: int = 10000
+    distil_learning_rate: float = 1e-3
+    logits_loss: str = "mse"
+    temperature: float = 1.0
+    patience: int = 2
+    strategy: str = "mirrored"
+    seed: int = 42
+
+
+@dataclasses.dataclass
+class Data:
+    train: list
+    dev: list
+    test: list
+    transfer: list
+    tags: list
+    skipped: int
+
+
+def _split_paths(config, split):
+    explicit = getattr(config, f"{split}_file")
+    if explicit:
+        return explicit.split(",")
+    return [str(p) for p in data_lib.find_split_files(config.task, split)]
+
+
+def _read_split(config, split, labels):
+    sentences, skipped = [], 0
+    for path in _split_paths(config, split):
+        loaded = data_lib.read_labeled_file(
+            path, data_format=config.data_format, labels=labels,
+            skip_bad_lines=config.skip_bad_lines, encoding=config.encoding,
+            tag_scheme=config.tag_scheme, language=config.language or None)
+        sentences += loaded.sentences
+        skipped += loaded.skipped
+    return sentences, skipped
+
+
+def load_data(config):
+    """Reads train/dev/test, the tag set and the transfer sentences; logs what was skipped."""
+    labels_path = os.path.join(config.task, "labels.tsv") if config.task else ""
+    labels = data_lib.read_labels(labels_path) if labels_path and os.path.exists(labels_path) else None
+    train, skipped = _read_split(config, "train", labels)
+    tags = labels or data_lib.derive_labels(train)
+    if "O" in tags:
+        tags = ["O"] + [t for t in tags if t != "O"]
+    dev, dev_skipped = _read_split(config, "dev", tags)
+    test, test_skipped = _read_split(config, "test", tags)
+    transfer = []
+    if config.transfer_file:
+        transfer = data_lib.read_transfer_file(config.transfer_file, encoding=config.encoding,
+                                               language=config.language or None).sentences
+    if config.max_transfer:
+        transfer = transfer[:config.max_transfer]
+    skipped += dev_skipped + test_skipped
+    logging.info("data: %d train, %d dev, %d test, %d transfer sentences; %d tags; "
+                 "%d bad sentences skipped", len(train), len(dev), len(test), len(transfer),
+                 len(tags), skipped)
+    return Data(train, dev, test, transfer, tags, skipped)
+
+
+def check_model_dir(config):
+    """Fails early on an unwritable model_dir or one trained with other options."""
+    os.makedirs(config.model_dir, exist_ok=True)
+    probe = os.path.join(config.model_dir, ".write_test")
+    try:
+        with open(probe, "w", encoding="utf-8") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as error:
+        raise ValueError(f"--model_dir={config.model_dir} is not writable: {error}") from error
+    path = os.path.join(config.model_dir, "config.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            previous = json.load(f)["options"]
+        changed = [k for k in RESUME_KEYS if previous.get(k) != getattr(config, k)]
+        if changed:
+            raise ValueError(
+                f"--model_dir={config.model_dir} holds a run with other options "
+                f"({', '.join(f'--{k}={previous.get(k)!r}' for k in changed)}); "
+                "use those options to resume, or a new --model_dir.")
+
+
+def _write_json(path, value):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=1, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def _labels_dataset(student_ids, encoded, batch_size, seed=None):
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (student_ids, encoded.label_ids, encoded.label_mask))
+    if seed is not None:
+        dataset = dataset.shuffle(len(student_ids), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size)
+
+
+def _fine_tuned_teacher(config, data, encoded, tokenizer, strategy, replicas):
+    """Loads the fine-tuned teacher from model_dir, or fine-tunes and saves it."""
+    folder = os.path.join(config.model_dir, "teacher")
+    checkpoint = folder if teacher_lib.is_finetuned(folder) else config.pt_teacher_checkpoint
+    with strategy.scope():
+        hf_model = teacher_lib.load_teacher(checkpoint, len(data.tags), config.pt_teacher)
+        tagger, distiller = teacher_lib.keras_models(hf_model, config.seq_len,
+                                                     config.teacher_layer)
+    if checkpoint == folder:
+        logging.info("teacher: fine-tuned in an earlier run, loaded from %s", folder)
+        return hf_model, tagger, distiller, 0.0
+    started = time.time()
+
+    def dev_f1():
+        return _scores(tagger.predict, encoded["dev"], data.dev, data.tags,
+                       config.ft_batch_size * replicas)["mean_f1"]
+
+    teacher_lib.fine_tune(tagger, encoded["train"], dev_f1, strategy,
+                          epochs=config.ft_epochs, batch_size=config.ft_batch_size * replicas,
+                          learning_rate=config.ft_learning_rate, patience=config.patience)
+    teacher_lib.save(hf_model, tokenizer, folder)
+    return hf_model, tagger, distiller, time.time() - started
+
+
+def _scores(predict, encoded, sentences, tags, batch_size):
+    return evaluate.evaluate_tagger(
+        lambda e: predict([e.input_ids, e.attention_mask], batch_size=batch_size, verbose=0),
+        encoded, sentences, tags)
+
+
+def _student_scores(student, student_ids, encoded, sentences, tags, batch_size):
+    return evaluate.evaluate_tagger(
+        lambda _: student.predict(student_ids, batch_size=batch_size, verbose=0),
+        encoded, sentences, tags)
+
+
+def run(config):
+    """Trains teacher and student, evaluates both per language, writes model_dir; returns metrics."""
+    started = time.time()
+    check_model_dir(config)
+    tf_keras.utils.set_random_seed(config.seed)
+    config.pt_teacher_checkpoint = config.pt_teacher_checkpoint or teacher_lib.default_checkpoint()
+    data = load_data(config)
+    strategy = distribute.make_strategy(config.strategy)
+    replicas = strategy.num_replicas_in_sync
+    logging.info("strategy: %s with %d replicas", config.strategy, replicas)
+
+    # === Data to word pieces ===
+    tokenizer = teacher_lib.load_tokenizer(config.pt_teacher_checkpoint)
+    tag_to_id = {tag: i for i, tag in enumerate(data.tags)}
+    encoded = {name: features.encode(sentences, tokenizer, config.seq_len, tag_to_id)
+               for name, sentences in (("train", data.train), ("dev", data.dev),
+                                       ("test", data.test), ("transfer", data.transfer))}
+    truncated = sum(e.truncated for e in encoded.values())
+    logging.info("sentences longer than --seq_len=%d word pieces (truncated for the model, "
+                 "scored in full): %s", config.seq_len,
+                 {name: e.truncated for name, e in encoded.items()})
+
+    # === Teacher ===
+    hf_model, tagger, distiller, teacher_seconds = _fine_tuned_teacher(
+        config, data, encoded, tokenizer, strategy, replicas)
+    eval_batch = config.distil_batch_size * replicas
+    teacher_scores = _scores(tagger.predict, encoded["test"], data.test, data.tags, eval_batch)
+    logging.info("teacher: test mean F1 %.4f", teacher_scores["mean_f1"])
+
+    # === Student ===
+    vocab = features.StudentVocab.from_encoded(
+        [encoded["train"], encoded["transfer"]], tokenizer.pad_token_id, tokenizer.unk_token_id)
+    teacher_vocab_size = hf_model.config.vocab_size
+    student_ids = {name: vocab.to_student_ids(e.input_ids, teacher_vocab_size)
+                   for name, e in encoded.items()}
+    embeddings = student_lib.factorise_embeddings(
+        teacher_lib.word_embeddings(hf_model), vocab.teacher_ids, config.word_emb_dim)
+    teacher_hidden_size = distiller.outputs[0].shape[-1]
+    with strategy.scope():
+        student = student_lib.build_student(
+            len(vocab), config.seq_len, len(data.tags), teacher_hidden_size,
+            config.word_emb_dim, config.bilstm_hidden_size, config.dropout_rate, embeddings)
+    _write_json(os.path.join(config.model_dir, "config.json"), {
+        "options": dataclasses.asdict(config), "tags": data.tags,
+        "student_vocab": tokenizer.convert_ids_to_tokens(vocab.teacher_ids.tolist()),
+        "teacher_hidden_size": int(teacher_hidden_size),
+        "teacher_vocab_size": int(teacher_vocab_size),
+        "do_lower_case": bool(getattr(tokenizer, "do_lower_case", False))})
+
+    # === Teacher outputs on the transfer set, once ===
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(data.transfer))
+    val_size = min(max(1, len(order) // 10), 2000)
+    cache = os.path.join(config.model_dir, "teacher_outputs")
+    write = lambda rows, prefix: teacher_cache.write_chunks(
+        distiller, encoded["transfer"].subset(rows), student_ids["transfer"][rows], cache,
+        prefix, config.distil_chunk_size, eval_batch)
+    val_paths, train_paths = write(order[:val_size], "val"), write(order[val_size:], "train")
+
+    # === Stages ===
+    batch = config.distil_batch_size * replicas
+    settings = stages.StageSettings(
+        folder=os.path.join(config.model_dir, "student"), strategy=strategy, batch_size=batch,
+        epochs=config.distil_epochs, patience=config.patience,
+        learning_rate=config.distil_learning_rate, seed=config.seed,
+        dev_f1=lambda model: _student_scores(model, student_ids["dev"], encoded["dev"],
+                                             data.dev, data.tags, batch)["mean_f1"])
+    os.makedirs(settings.folder, exist_ok=True)
+    progress = stages.Progress(settings.folder)
+    transfer = lambda target, paths, seed: teacher_cache.dataset(paths, target, batch, seed)
+    records = stages.distil_representation(
+        student, transfer("hidden", train_paths, config.seed),
+        transfer("hidden", val_paths, None), settings, progress)
+    records += stages.distil_logits(
+        student, transfer("logits", train_paths, config.seed),
+        transfer("logits", val_paths, None), settings, progress,
+        losses.logits_loss(config.logits_loss, config.temperature))
+    records += stages.train_on_labels(
+        student, _labels_dataset(student_ids["train"], encoded["train"], batch, config.seed),
+        _labels_dataset(student_ids["dev"], encoded["dev"], batch), settings, progress)
+    best = stages.load_best(student, settings, progress)
+    logging.info("student: best on dev after stage %s (dev F1 %.4f)", best["name"], best["dev_f1"])
+
+    # === Evaluation ===
+    student_scores = _student_scores(student, student_ids["test"], encoded["test"], data.test,
+                                     data.tags, batch)
+    params = {"teacher": student_lib.count_params(hf_model),
+              "student": student_lib.count_params(student)}
+    metrics = {
+        "teacher": teacher_scores, "student": student_scores, "params": params,
+        "compression": params["teacher"] / params["student"],
+        "truncated_sentences": truncated, "skipped_sentences": data.skipped,
+        "best_stage": best["name"],
+        "stages": [{"name": "teacher_fine_tuning", "seconds": round(teacher_seconds, 2),
+                    "best_val_loss": None}]
+                  + [{k: r[k] for k in ("name", "seconds", "best_val_loss")} for r in records],
+        "seconds": round(time.time() - started, 2),
+    }
+    _write_json(os.path.join(config.model_dir, "metrics.json"), metrics)
+    print(evaluate.results_table(teacher_scores, student_scores))
+    print(f"parameters: teacher {params['teacher']:,}, student {params['student']:,} "
+          f"({metrics['compression']:.1f}x smaller)")
+    return metrics
