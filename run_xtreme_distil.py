@@ -57,8 +57,8 @@ flags.DEFINE_integer("teacher_layer", -1,
                      "Teacher layer whose hidden states stage 1 distils (0: embeddings, "
                      "-1: the last layer).")
 flags.DEFINE_integer("ft_batch_size", 16, "Teacher fine-tuning batch size per replica.")
-flags.DEFINE_integer("ft_epochs", 4, "Teacher fine-tuning epochs (early stopping on dev F1).")
-flags.DEFINE_float("ft_learning_rate", 5e-5, "Teacher fine-tuning peak learning rate.")
+flags.DEFINE_integer("ft_epochs", 10, "Teacher fine-tuning epochs (early stopping on dev F1).")
+flags.DEFINE_float("ft_learning_rate", 1e-4, "Teacher fine-tuning peak learning rate.")
 
 # === Student and distillation ===
 flags.DEFINE_integer("word_emb_dim", 100,

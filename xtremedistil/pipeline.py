@@ -57,8 +57,8 @@ class Config:
     bilstm_hidden_size: int = 128
     dropout_rate: float = 0.1
     ft_batch_size: int = 16
-    ft_epochs: int = 4
-    ft_learning_rate: float = 5e-5
+    ft_epochs: int = 10
+    ft_learning_rate: float = 1e-4
     distil_batch_size: int = 32
     distil_epochs: int = 10
     distil_chunk_size: int = 10000
@@ -124,9 +124,9 @@ def load_data(config):
 
 def check_model_dir(config):
     """Fails early on an unwritable model_dir or one trained with other options."""
-    os.makedirs(config.model_dir, exist_ok=True)
     probe = os.path.join(config.model_dir, ".write_test")
     try:
+        os.makedirs(config.model_dir, exist_ok=True)
         with open(probe, "w", encoding="utf-8") as f:
             f.write("ok")
         os.remove(probe)
@@ -287,7 +287,7 @@ def run(config):
         "teacher": teacher_scores, "student": student_scores, "params": params,
         "compression": params["teacher"] / params["student"],
         "truncated_sentences": truncated, "skipped_sentences": data.skipped,
-        "best_stage": best["name"],
+        "best_stage": best["name"], "replicas": replicas,
         "stages": [{"name": "teacher_fine_tuning", "seconds": round(teacher_seconds, 2),
                     "best_val_loss": None}]
                   + [{k: r[k] for k in ("name", "seconds", "best_val_loss")} for r in records],

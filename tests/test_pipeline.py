@@ -1,0 +1,90 @@
+"""End-to-end: the whole pipeline on the synthetic task under MirroredStrategy (2 CPUs)."""
+
+import json
+import logging
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+from seqeval import metrics as seqeval_metrics
+
+from tests.conftest import LANGUAGES, tiny_config
+from xtremedistil import data as data_lib
+from xtremedistil import pipeline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def random_tagger_f1(sentences, tags, seed=0):
+    rng = random.Random(seed)
+    gold = [list(s.tags) for s in sentences]
+    predicted = [[rng.choice(tags) for _ in s.tags] for s in sentences]
+    return seqeval_metrics.f1_score(gold, predicted)
+
+
+def test_student_learns_and_metrics_hold_every_language(trained_run):
+    config, metrics = trained_run
+    with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as f:
+        written = json.load(f)
+    assert written["student"]["mean_f1"] == pytest.approx(metrics["student"]["mean_f1"])
+    for model in ("teacher", "student"):
+        assert sorted(written[model]["per_language"]) == sorted(LANGUAGES)
+        for scores in written[model]["per_language"].values():
+            assert set(scores) == {"precision", "recall", "f1", "sentences"}
+            assert 0.0 <= scores["f1"] <= 1.0 and scores["sentences"] == 30
+    test = data_lib.read_labeled_file(os.path.join(config.task, "test.tsv")).sentences
+    baseline = random_tagger_f1(test, ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"])
+    assert baseline < 0.15
+    assert written["student"]["mean_f1"] > 0.6
+    assert written["teacher"]["mean_f1"] > 0.6
+    assert written["params"]["student"] < written["params"]["teacher"]
+    assert written["compression"] == pytest.approx(
+        written["params"]["teacher"] / written["params"]["student"])
+    names = [stage["name"] for stage in written["stages"]]
+    assert names == ["teacher_fine_tuning", "representation", "logits_1", "logits_2",
+                     "logits_3", "logits_4", "labels_1", "labels_2", "labels_3", "labels_4"]
+    assert written["replicas"] == 2
+    assert written["skipped_sentences"] == 0
+
+
+def test_config_json_records_flags_tags_and_vocab(trained_run):
+    config, _ = trained_run
+    with open(os.path.join(config.model_dir, "config.json"), encoding="utf-8") as f:
+        saved = json.load(f)
+    assert saved["options"]["seq_len"] == config.seq_len
+    assert saved["tags"][0] == "O" and len(saved["tags"]) == 7
+    assert saved["student_vocab"][:2] == ["[PAD]", "[UNK]"]
+    assert "paris" in saved["student_vocab"]
+
+
+def test_script_resumes_without_retraining(trained_run):
+    """The absl script on a finished model_dir skips every stage and rewrites the same metrics."""
+    config, metrics = trained_run
+    flags = [f"--{name}={getattr(config, name)}" for name in (
+        "task", "transfer_file", "model_dir", "pt_teacher_checkpoint", "seq_len", "word_emb_dim",
+        "bilstm_hidden_size", "distil_batch_size", "distil_chunk_size", "seed")]
+    result = subprocess.run([sys.executable, "run_xtreme_distil.py", *flags, "--cpu_devices=2"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fine-tuned in an earlier run" in result.stderr
+    assert result.stderr.count("done in an earlier run") == 9
+    assert "| mean |" in result.stdout
+    with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as f:
+        rerun = json.load(f)
+    assert rerun["student"]["mean_f1"] == pytest.approx(metrics["student"]["mean_f1"])
+
+
+def test_resume_with_other_options_names_the_flag(trained_run):
+    config, _ = trained_run
+    changed = tiny_config(os.path.dirname(config.model_dir), seq_len=24)
+    with pytest.raises(ValueError, match="--seq_len=16"):
+        pipeline.run(changed)
+
+
+def test_unwritable_model_dir_fails_at_start(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValueError, match="--model_dir"):
+        pipeline.check_model_dir(tiny_config(tmp_path, model_dir=str(blocker / "model")))
