@@ -44,7 +44,7 @@ def synthetic_sentence(rng, with_entities=True):
     return tokens, tags
 
 
-def write_task(folder, seed=0, sizes=(("train", 150), ("dev", 60), ("test", 90)), transfer=450):
+def write_task(folder, seed=0, sizes=(("train", 300), ("dev", 60), ("test", 90)), transfer=600):
     """Writes train/dev/test.tsv (XtremeDistil format, language-prefixed tags) and transfer.txt."""
     rng = random.Random(seed)
     folder = pathlib.Path(folder)
@@ -93,9 +93,10 @@ def tiny_config(tmp, **overrides):
         write_tiny_bert(teacher)
     options = dict(task=str(task), transfer_file=str(task / "transfer.txt"),
                    model_dir=str(tmp / "model"), pt_teacher_checkpoint=str(teacher), seq_len=16,
-                   word_emb_dim=16, bilstm_hidden_size=16, ft_epochs=6, ft_learning_rate=1e-3,
-                   ft_batch_size=16, distil_batch_size=16, distil_epochs=4,
-                   distil_chunk_size=200, patience=2, strategy="mirrored", seed=1)
+                   word_emb_dim=16, bilstm_hidden_size=16, ft_epochs=10, ft_learning_rate=3e-3,
+                   ft_batch_size=8, distil_batch_size=8, distil_epochs=4,
+                   distil_learning_rate=3e-3, distil_chunk_size=200, patience=2,
+                   strategy="mirrored", seed=1)
     options.update(overrides)
     return pipeline.Config(**options)
 

@@ -65,6 +65,7 @@ def test_script_resumes_without_retraining(trained_run):
     flags = [f"--{name}={getattr(config, name)}" for name in (
         "task", "transfer_file", "model_dir", "pt_teacher_checkpoint", "seq_len", "word_emb_dim",
         "bilstm_hidden_size", "distil_batch_size", "distil_chunk_size", "seed")]
+    # The stage datasets are rebuilt; the resumed run must not need any other option.
     result = subprocess.run([sys.executable, "run_xtreme_distil.py", *flags, "--cpu_devices=2"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
