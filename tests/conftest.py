@@ -96,7 +96,7 @@ def tiny_config(tmp, **overrides):
                    word_emb_dim=16, bilstm_hidden_size=16, ft_epochs=10, ft_learning_rate=3e-3,
                    ft_batch_size=8, distil_batch_size=8, distil_epochs=4,
                    distil_learning_rate=3e-3, distil_chunk_size=200, patience=2,
-                   strategy="mirrored", seed=1)
+                   strategy="mirrored", seed=1, baseline=True)
     options.update(overrides)
     return pipeline.Config(**options)
 

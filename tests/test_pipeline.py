@@ -46,6 +46,7 @@ def test_student_learns_and_metrics_hold_every_language(trained_run):
     assert names == ["teacher_fine_tuning", "representation", "logits_1", "logits_2",
                      "logits_3", "logits_4", "labels_1", "labels_2", "labels_3", "labels_4"]
     assert written["replicas"] == 2
+    assert sorted(written["baseline"]["per_language"]) == sorted(LANGUAGES)
     assert written["skipped_sentences"] == 0
 
 

@@ -66,6 +66,7 @@ class Config:
     logits_loss: str = "mse"
     temperature: float = 1.0
     patience: int = 2
+    baseline: bool = False
     strategy: str = "mirrored"
     seed: int = 42
 
@@ -233,10 +234,14 @@ def run(config):
     embeddings = student_lib.factorise_embeddings(
         teacher_lib.word_embeddings(hf_model), vocab.teacher_ids, config.word_emb_dim)
     teacher_hidden_size = distiller.outputs[0].shape[-1]
-    with strategy.scope():
-        student = student_lib.build_student(
-            len(vocab), config.seq_len, len(data.tags), teacher_hidden_size,
-            config.word_emb_dim, config.bilstm_hidden_size, config.dropout_rate, embeddings)
+
+    def build():
+        with strategy.scope():
+            return student_lib.build_student(
+                len(vocab), config.seq_len, len(data.tags), teacher_hidden_size,
+                config.word_emb_dim, config.bilstm_hidden_size, config.dropout_rate, embeddings)
+
+    student = build()
     _write_json(os.path.join(config.model_dir, "config.json"), {
         "options": dataclasses.asdict(config), "tags": data.tags,
         "student_vocab": tokenizer.convert_ids_to_tokens(vocab.teacher_ids.tolist()),
@@ -256,14 +261,20 @@ def run(config):
 
     # === Stages ===
     batch = config.distil_batch_size * replicas
-    settings = stages.StageSettings(
-        folder=os.path.join(config.model_dir, "student"), strategy=strategy, batch_size=batch,
-        epochs=config.distil_epochs, patience=config.patience,
-        learning_rate=config.distil_learning_rate, seed=config.seed,
-        dev_f1=lambda model: _student_scores(model, student_ids["dev"], encoded["dev"],
-                                             data.dev, data.tags, batch)["mean_f1"])
-    os.makedirs(settings.folder, exist_ok=True)
-    progress = stages.Progress(settings.folder)
+    labels_data = (_labels_dataset(student_ids["train"], encoded["train"], batch, config.seed),
+                   _labels_dataset(student_ids["dev"], encoded["dev"], batch))
+
+    def stage_settings(folder_name):
+        settings = stages.StageSettings(
+            folder=os.path.join(config.model_dir, folder_name), strategy=strategy,
+            batch_size=batch, epochs=config.distil_epochs, patience=config.patience,
+            learning_rate=config.distil_learning_rate, seed=config.seed,
+            dev_f1=lambda model: _student_scores(model, student_ids["dev"], encoded["dev"],
+                                                 data.dev, data.tags, batch)["mean_f1"])
+        os.makedirs(settings.folder, exist_ok=True)
+        return settings, stages.Progress(settings.folder)
+
+    settings, progress = stage_settings("student")
     transfer = lambda target, paths, seed: teacher_cache.dataset(paths, target, batch, seed)
     records = stages.distil_representation(
         student, transfer("hidden", train_paths, config.seed),
@@ -272,15 +283,23 @@ def run(config):
         student, transfer("logits", train_paths, config.seed),
         transfer("logits", val_paths, None), settings, progress,
         losses.logits_loss(config.logits_loss, config.temperature))
-    records += stages.train_on_labels(
-        student, _labels_dataset(student_ids["train"], encoded["train"], batch, config.seed),
-        _labels_dataset(student_ids["dev"], encoded["dev"], batch), settings, progress)
+    records += stages.train_on_labels(student, *labels_data, settings, progress)
     best = stages.load_best(student, settings, progress)
     logging.info("student: best on dev after stage %s (dev F1 %.4f)", best["name"], best["dev_f1"])
+    test_scores = lambda model: _student_scores(model, student_ids["test"], encoded["test"],
+                                                data.test, data.tags, batch)
+    baseline_scores = None
+    if config.baseline:
+        # The same student shape and initialisation, trained on the labeled data alone.
+        logging.info("baseline: a student trained without distillation")
+        baseline = build()
+        baseline_settings, baseline_progress = stage_settings("student_baseline")
+        stages.train_on_labels(baseline, *labels_data, baseline_settings, baseline_progress)
+        stages.load_best(baseline, baseline_settings, baseline_progress)
+        baseline_scores = test_scores(baseline)
 
     # === Evaluation ===
-    student_scores = _student_scores(student, student_ids["test"], encoded["test"], data.test,
-                                     data.tags, batch)
+    student_scores = test_scores(student)
     params = {"teacher": student_lib.count_params(hf_model),
               "student": student_lib.count_params(student)}
     metrics = {
@@ -293,6 +312,8 @@ def run(config):
                   + [{k: r[k] for k in ("name", "seconds", "best_val_loss")} for r in records],
         "seconds": round(time.time() - started, 2),
     }
+    if baseline_scores is not None:
+        metrics["baseline"] = baseline_scores
     _write_json(os.path.join(config.model_dir, "metrics.json"), metrics)
     print(evaluate.results_table(teacher_scores, student_scores))
     print(f"parameters: teacher {params['teacher']:,}, student {params['student']:,} "
