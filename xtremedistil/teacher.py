@@ -27,7 +27,13 @@ def default_checkpoint():
 
 
 def load_tokenizer(checkpoint):
-    return transformers.AutoTokenizer.from_pretrained(checkpoint, use_fast=True)
+    """The teacher's fast tokenizer, set up to tokenise pre-split words."""
+    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint, use_fast=True)
+    if getattr(tokenizer, "add_prefix_space", None) is False:
+        # Byte-level BPE (RoBERTa) must mark each pre-split word as starting after a space.
+        tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint, use_fast=True,
+                                                               add_prefix_space=True)
+    return tokenizer
 
 
 def _token_classification_class(pt_teacher):
