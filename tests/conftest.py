@@ -108,3 +108,10 @@ def trained_run(tmp_path_factory):
     config = tiny_config(tmp_path_factory.mktemp("trained"))
     metrics = pipeline.run(config)
     return config, metrics
+
+
+def script_flags(config):
+    """The run_xtreme_distil.py flags that reproduce a pipeline.Config."""
+    import dataclasses  # pylint: disable=import-outside-toplevel
+    return [f"--{field.name}={getattr(config, field.name)}"
+            for field in dataclasses.fields(config)]

@@ -11,6 +11,7 @@ Everything a run writes lives in `model_dir`:
 import dataclasses
 import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -145,6 +146,22 @@ def check_model_dir(config):
                 "use those options to resume, or a new --model_dir.")
 
 
+def _needed_bytes(config, hf_model, transfer_sentences):
+    """Disk a run needs: teacher copies (fine-tuned + 2 checkpoints) and stored outputs."""
+    teacher_bytes = 3 * 4 * student_lib.count_params(hf_model)
+    width = hf_model.config.hidden_size + hf_model.config.num_labels
+    outputs_bytes = transfer_sentences * config.seq_len * (2 * width + 8)
+    return teacher_bytes + outputs_bytes + 100 * 2**20
+
+
+def check_disk_space(model_dir, needed):
+    free = shutil.disk_usage(model_dir).free
+    if free < needed:
+        raise ValueError(f"--model_dir={model_dir}: {free / 2**20:.0f} MiB free, the run needs "
+                         f"about {needed / 2**20:.0f} MiB (teacher checkpoints and teacher "
+                         "outputs on the transfer set). Free space or choose another folder.")
+
+
 def _write_json(path, value):
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -177,10 +194,14 @@ def _fine_tuned_teacher(config, data, encoded, tokenizer, strategy, replicas):
         return _scores(tagger.predict, encoded["dev"], data.dev, data.tags,
                        config.ft_batch_size * replicas)["mean_f1"]
 
+    check_disk_space(config.model_dir, _needed_bytes(config, hf_model, len(data.transfer)))
+    checkpoints = os.path.join(config.model_dir, "teacher_checkpoints")
     teacher_lib.fine_tune(tagger, encoded["train"], dev_f1, strategy,
                           epochs=config.ft_epochs, batch_size=config.ft_batch_size * replicas,
-                          learning_rate=config.ft_learning_rate, patience=config.patience)
+                          learning_rate=config.ft_learning_rate, patience=config.patience,
+                          folder=checkpoints)
     teacher_lib.save(hf_model, tokenizer, folder)
+    teacher_lib.finish_fine_tuning(checkpoints)
     return hf_model, tagger, distiller, time.time() - started
 
 

@@ -22,7 +22,7 @@ from absl import logging
 
 from xtremedistil import losses
 from xtremedistil import student as student_lib
-from xtremedistil.training import KeepBest
+from xtremedistil import training
 
 BEST_WEIGHTS = "best.h5"  # legacy HDF5: layer weights only, no optimizer state
 
@@ -64,12 +64,6 @@ class Progress:
         return max(scored, key=lambda r: r["dev_f1"]) if scored else None
 
 
-def _save_weights(model, path):
-    tmp = path[:-len(".h5")] + ".tmp.h5"
-    model.save_weights(tmp)
-    os.replace(tmp, path)
-
-
 def run_sub_stage(name, student, fit_model, trainable, loss, train_data, val_data, settings,
                   progress, score_on_dev):
     """Trains `trainable` layer groups of `fit_model` (which shares the student's layers)."""
@@ -85,12 +79,12 @@ def run_sub_stage(name, student, fit_model, trainable, loss, train_data, val_dat
         student_lib.set_trainable(student, trainable)
         fit_model.compile(tf_keras.optimizers.Adam(settings.learning_rate), loss=loss,
                           weighted_metrics=[])
-    keep_best = KeepBest(settings.patience)
+    keep_best = training.KeepBest(settings.patience, training.best_path(settings.folder, name))
     # Datasets yield (ids, target, mask): Keras' (x, y, sample_weight).
-    fit_model.fit(train_data, validation_data=val_data,
-                  epochs=settings.epochs, callbacks=[keep_best], verbose=2)
+    training.fit_resumable(fit_model, settings.folder, name, keep_best, settings.epochs,
+                           x=train_data, validation_data=val_data, verbose=2)
     student_lib.set_trainable(student, student_lib.LAYERS_TOP_DOWN)
-    _save_weights(student, weights_path)
+    training.save_weights_atomically(student, weights_path)
     record = {"name": name, "seconds": round(time.time() - started, 2),
               "best_val_loss": float(keep_best.best) if keep_best.best is not None else None}
     if score_on_dev:
@@ -98,8 +92,9 @@ def run_sub_stage(name, student, fit_model, trainable, loss, train_data, val_dat
         logging.info("stage %s: dev F1 %.4f", name, record["dev_f1"])
         best = progress.best()
         if best is None or record["dev_f1"] > best["dev_f1"]:
-            _save_weights(student, os.path.join(settings.folder, BEST_WEIGHTS))
+            training.save_weights_atomically(student, os.path.join(settings.folder, BEST_WEIGHTS))
     progress.add(record)
+    training.remove_checkpoints(settings.folder, name)
     return record
 
 

@@ -13,7 +13,7 @@ import transformers
 from absl import logging
 from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
-from xtremedistil.training import KeepBest
+from xtremedistil import training
 
 transformers.logging.set_verbosity_error()
 
@@ -138,8 +138,12 @@ def predict_outputs(distiller, encoded, batch_size):
         yield np.asarray(hidden, np.float16), np.asarray(logits, np.float16)
 
 
-def fine_tune(tagger, train, dev_f1, strategy, epochs, batch_size, learning_rate, patience):
-    """Token-classification fine-tuning: linear warm-up then decay, early stopping on dev F1."""
+def fine_tune(tagger, train, dev_f1, strategy, epochs, batch_size, learning_rate, patience,
+              folder):
+    """Token-classification fine-tuning: linear warm-up then decay, early stopping on dev F1.
+
+    Epoch checkpoints go to `folder`, so a killed fine-tuning resumes after its last epoch.
+    """
     steps = -(-len(train) // batch_size) * epochs
     with strategy.scope():
         optimizer, _ = transformers.create_optimizer(
@@ -148,6 +152,14 @@ def fine_tune(tagger, train, dev_f1, strategy, epochs, batch_size, learning_rate
         tagger.compile(optimizer, loss=tf_keras.losses.SparseCategoricalCrossentropy(
             from_logits=True), weighted_metrics=[])
     logging.info("teacher: fine-tuning on %d sentences for up to %d epochs", len(train), epochs)
-    tagger.fit([train.input_ids, train.attention_mask], train.label_ids,
-               sample_weight=train.label_mask, batch_size=batch_size, epochs=epochs,
-               shuffle=True, callbacks=[KeepBest(patience, score_fn=dev_f1)], verbose=2)
+    os.makedirs(folder, exist_ok=True)
+    keep_best = training.KeepBest(patience, training.best_path(folder, "fine_tuning"),
+                                  score_fn=dev_f1)
+    training.fit_resumable(tagger, folder, "fine_tuning", keep_best, epochs,
+                           x=[train.input_ids, train.attention_mask], y=train.label_ids,
+                           sample_weight=train.label_mask, batch_size=batch_size, shuffle=True,
+                           verbose=2)
+
+
+def finish_fine_tuning(folder):
+    training.remove_checkpoints(folder, "fine_tuning")
