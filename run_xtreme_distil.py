@@ -2,6 +2,8 @@
 
   python run_xtreme_distil.py                      # the demo data in data/demo
   python run_xtreme_distil.py --task=DIR --transfer_file=FILE --model_dir=DIR
+  python run_xtreme_distil.py --mode=export --model_dir=DIR    # SavedModel + TFLite
+  python run_xtreme_distil.py --mode=predict --model_dir=DIR --input=FILE --output=FILE
 
 Flags keep the names of the original XtremeDistil script where they exist.
 """
@@ -76,7 +78,11 @@ flags.DEFINE_float("temperature", 1.0, "Softmax temperature of the KL logit loss
 flags.DEFINE_integer("patience", 2, "Epochs without improvement before a stage stops early.")
 
 # === Run ===
-flags.DEFINE_enum("mode", "train", ["train"], "What to do: 'train' runs the whole pipeline.")
+flags.DEFINE_enum("mode", "train", ["train", "export", "predict"],
+                  "What to do: 'train' runs the whole pipeline; 'export' writes the trained "
+                  "student of --model_dir as a SavedModel (TF Serving layout) and TFLite files "
+                  "under --model_dir/export; 'predict' tags --input with the exported "
+                  "SavedModel (exporting first when there is none).")
 flags.DEFINE_string("model_dir", "models/demo",
                     "Output folder; a rerun with the same folder resumes where it stopped.")
 flags.DEFINE_enum("strategy", "mirrored", ["mirrored", "default"],
@@ -85,6 +91,21 @@ flags.DEFINE_enum("strategy", "mirrored", ["mirrored", "default"],
 flags.DEFINE_integer("cpu_devices", 1,
                      "Split the CPU into this many logical devices (replicas of 'mirrored').")
 flags.DEFINE_integer("seed", 42, "Random seed; the same seed repeats a run.")
+
+# === Export and predict ===
+flags.DEFINE_string("export_name", "student",
+                    "Model name in TF Serving: the SavedModel goes to "
+                    "--model_dir/export/saved_model/<export_name>/<export_version>.")
+flags.DEFINE_integer("export_version", 1, "SavedModel version folder (TF Serving version).")
+flags.DEFINE_string("input", "",
+                    "--mode=predict: text file to tag, one sentence a line, tokens separated by "
+                    "whitespace; empty lines give empty sentences.")
+flags.DEFINE_string("output", "", "--mode=predict: file to write the tagged sentences to.")
+flags.DEFINE_enum("output_format", "conll", ["conll", "jsonl"],
+                  "--mode=predict: 'conll' writes 'token<TAB>tag' lines with a blank line after "
+                  "every sentence; 'jsonl' writes one {tokens, tags, probabilities} object a "
+                  "line.")
+flags.DEFINE_integer("predict_batch_size", 256, "--mode=predict: sentences per model call.")
 
 
 def validate_flags():
@@ -99,6 +120,15 @@ def validate_flags():
             raise ValueError(f"--{name} must be positive.")
     if not 0 <= FLAGS.dropout_rate < 1:
         raise ValueError("--dropout_rate must be in [0, 1).")
+    if FLAGS.mode == "predict" and not (FLAGS.input and FLAGS.output):
+        raise ValueError("--mode=predict needs --input (a text file) and --output.")
+    if FLAGS.mode == "predict" and not os.path.exists(FLAGS.input):
+        raise ValueError(f"--input={FLAGS.input} does not exist.")
+    if FLAGS.mode != "train" and not os.path.exists(os.path.join(FLAGS.model_dir, "config.json")):
+        raise ValueError(f"--mode={FLAGS.mode}: --model_dir={FLAGS.model_dir} holds no trained "
+                         "run (no config.json); train it first with --mode=train.")
+    if FLAGS.export_version < 1 or FLAGS.predict_batch_size < 1:
+        raise ValueError("--export_version and --predict_batch_size must be positive.")
 
 
 def main(argv):
@@ -106,6 +136,17 @@ def main(argv):
     validate_flags()
     from xtremedistil import distribute  # pylint: disable=import-outside-toplevel
     distribute.split_cpu(FLAGS.cpu_devices)
+    if FLAGS.mode == "export":
+        from xtremedistil import export  # pylint: disable=import-outside-toplevel
+        export.export_all(FLAGS.model_dir, FLAGS.export_name, FLAGS.export_version)
+        return
+    if FLAGS.mode == "predict":
+        from xtremedistil import predict  # pylint: disable=import-outside-toplevel
+        count = predict.predict_file(FLAGS.model_dir, FLAGS.input, FLAGS.output,
+                                     FLAGS.output_format, FLAGS.export_name,
+                                     FLAGS.predict_batch_size, FLAGS.encoding)
+        logging.info("predict: tagged %d sentences into %s", count, FLAGS.output)
+        return
     from xtremedistil import pipeline  # pylint: disable=import-outside-toplevel
     options = {f.name: FLAGS[f.name].value for f in dataclasses.fields(pipeline.Config)}
     pipeline.run(pipeline.Config(**options))

@@ -1,0 +1,286 @@
+"""Export: the SavedModel (in-graph tokenisation, TF Serving files), TFLite, and predict mode."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from xtremedistil import data as data_lib
+from xtremedistil import evaluate, export, features, predict
+from xtremedistil import student as student_lib
+from xtremedistil import teacher as teacher_lib
+from xtremedistil.data import Sentence
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Inputs that must not break serving. The tiny teacher knows only a-z, so most are [UNK].
+EDGE_SENTENCES = [
+    "",
+    "   ",
+    "alice met bob smith in paris",
+    " ".join(["paris"] * 200),
+    "Привет Москва alice",
+    "東京タワー に alice 去",
+    "☃ ⍼ 🥰 alice \u200b rome",
+    "ALICE Paris-Rome don't [SEP] x[CLS]y",
+    "café naïve ΟΔΟΣ İstanbul Straße",
+    "é" * 120 + " " + "a" * 101,
+]
+
+FRESH_PROCESS = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # registers the tokenisation ops the SavedModel uses
+loaded = tf.saved_model.load(sys.argv[1])
+sentences = json.loads(sys.stdin.read())
+outputs = loaded.signatures["serving_default"](sentences=tf.constant(sentences))
+project = sorted(m for m in sys.modules if m.startswith("xtremedistil"))
+print(json.dumps({
+    "tags": [[t.decode() for t in row] for row in outputs["tags"].numpy()],
+    "num_words": outputs["num_words"].numpy().tolist(),
+    "project_modules": project}))
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run):
+    """(run, export_all's result) for the tiny trained model_dir."""
+    config, _ = trained_run
+    return export.read_trained_run(config.model_dir), export.export_all(config.model_dir)
+
+
+@pytest.fixture(scope="module")
+def keras_student(exported):
+    run, _ = exported
+    options = run.options
+    model = student_lib.build_student(
+        len(run.student_vocab), run.seq_len, len(run.tags), run.teacher_hidden_size,
+        options["word_emb_dim"], options["bilstm_hidden_size"], options["dropout_rate"])
+    model.load_weights(os.path.join(run.model_dir, "student", "best.h5"))
+    return model
+
+
+@pytest.fixture(scope="module")
+def test_set(exported):
+    """(sentences, student ids [N, T], Encoded) of the held-out test split, as training did."""
+    run, _ = exported
+    sentences = data_lib.read_labeled_file(
+        os.path.join(run.options["task"], "test.tsv")).sentences
+    return (sentences,) + encode_like_training(run, sentences)
+
+
+def encode_like_training(run, sentences):
+    """(student ids [N, T], Encoded): features.encode and the StudentVocab mapping."""
+    tokenizer = teacher_lib.load_tokenizer(run.teacher_dir)
+    encoded = features.encode(sentences, tokenizer, run.seq_len)
+    vocab = features.StudentVocab(np.asarray(tokenizer.convert_tokens_to_ids(run.student_vocab)))
+    return vocab.to_student_ids(encoded.input_ids, run.teacher_vocab_size), encoded
+
+
+def as_sentences(lines):
+    return [Sentence(tuple(line.split()), None, "xx", "test") for line in lines]
+
+
+def keras_tags(run, student, lines):
+    """Word tags of the Keras student path: features.encode, predict, evaluate.word_tags."""
+    sentences = as_sentences(lines)
+    ids, encoded = encode_like_training(run, sentences)
+    predicted = np.argmax(student.predict(ids, verbose=0), axis=-1)
+    return evaluate.word_tags(predicted, sentences, encoded.word_starts, run.tags)
+
+
+# === SavedModel ===
+
+def test_fresh_process_serving_gives_the_keras_tags(exported, keras_student, test_set):
+    run, paths = exported
+    lines = [" ".join(s.tokens) for s in test_set[0][:40]] + EDGE_SENTENCES
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, os.path.abspath(paths["saved_model"])],
+        input=json.dumps(lines), capture_output=True, text=True, timeout=300, check=False,
+        cwd=os.path.dirname(paths["saved_model"]),
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    assert served["project_modules"] == []
+    expected = keras_tags(run, keras_student, lines)
+    for row, count, want in zip(served["tags"], served["num_words"], expected):
+        assert row[:count] == want
+        assert all(t == "" for t in row[count:])
+
+
+def test_saved_model_cli_lists_both_signatures(exported):
+    _, paths = exported
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    command = ([cli] if os.path.exists(cli)
+               else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"])
+    result = subprocess.run(command + ["show", "--dir", paths["saved_model"], "--all"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for expected in ("signature_def['serving_default']", "signature_def['student_ids']",
+                     "inputs['sentences']", "inputs['student_ids']", "outputs['tags']",
+                     "outputs['probabilities']", "outputs['num_words']", "outputs['logits']"):
+        assert expected in result.stdout
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(exported[1]["saved_model"])
+
+
+def test_edge_inputs_get_one_tag_per_word(exported, loaded):
+    run, _ = exported
+    outputs = loaded.signatures["serving_default"](sentences=tf.constant(EDGE_SENTENCES))
+    tags, probabilities = outputs["tags"].numpy(), outputs["probabilities"].numpy()
+    words = outputs["words"].numpy()
+    counts = outputs["num_words"].numpy().tolist()
+    assert counts == [len(line.split()) for line in EDGE_SENTENCES]
+    assert tags.shape == probabilities.shape == (len(EDGE_SENTENCES), 200)
+    for row, count, line in zip(range(len(EDGE_SENTENCES)), counts, EDGE_SENTENCES):
+        assert [w.decode() for w in words[row, :count]] == line.split()
+        assert all(t.decode() in run.tags for t in tags[row, :count])
+        assert (tags[row, count:] == b"").all() and (probabilities[row, count:] == 0).all()
+        assert ((probabilities[row, :count] > 0) & (probabilities[row, :count] <= 1)).all()
+    # 200 one-piece words: the first T - 2 are tagged by the model, the rest 'O' with p = 1.
+    kept = run.seq_len - 2
+    assert (tags[3, kept:] == b"O").all() and (probabilities[3, kept:] == 1.0).all()
+    empty_batch = loaded.signatures["serving_default"](sentences=tf.constant(["", ""]))
+    assert empty_batch["tags"].shape == (2, 0)
+    assert empty_batch["num_words"].numpy().tolist() == [0, 0]
+
+
+def test_in_graph_ids_equal_features_encode(exported, loaded, test_set):
+    run, _ = exported
+    lines = [" ".join(s.tokens) for s in test_set[0]] + EDGE_SENTENCES + [
+        "Alice's U.S.A. e-mail:x@y.z (rome) «paris» 1,000.5", "x \u0301 y \x00z \ufffd\x1c w"]
+    tokenized = loaded.tokenize(tf.constant(lines))
+    ids, encoded = encode_like_training(run, as_sentences(lines))
+    np.testing.assert_array_equal(tokenized["student_ids"].numpy(), ids)
+    first_piece, counts = tokenized["first_piece"].numpy(), tokenized["num_words"].numpy()
+    for row, starts in enumerate(encoded.word_starts):
+        positions = first_piece[row, :counts[row]]
+        assert positions[positions < run.seq_len - 1].tolist() == starts.tolist()
+
+
+def test_student_ids_signature_returns_keras_logits(exported, loaded, keras_student, test_set):
+    ids = test_set[1][:8]
+    logits = loaded.signatures["student_ids"](student_ids=tf.constant(ids))["logits"].numpy()
+    np.testing.assert_allclose(logits, keras_student.predict(ids, verbose=0), atol=1e-5)
+
+
+def test_serving_config_points_at_the_versions(exported):
+    _, paths = exported
+    with open(paths["serving_config"], encoding="utf-8") as f:
+        text = f.read()
+    base_path = os.path.dirname(os.path.abspath(paths["saved_model"]))
+    assert f'base_path: "{base_path}"' in text and 'name: "student"' in text
+    assert os.path.basename(paths["saved_model"]) == "1"
+
+
+def test_non_wordpiece_teacher_is_refused(tmp_path):
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n", encoding="utf-8")
+    (tmp_path / "tokenizer.json").write_text(json.dumps(
+        {"model": {"type": "Unigram"}, "normalizer": None, "pre_tokenizer": None}),
+        encoding="utf-8")
+    with pytest.raises(export.UnsupportedTokenizerError, match="WordPiece"):
+        export.read_wordpiece_settings(str(tmp_path))
+    with pytest.raises(export.UnsupportedTokenizerError, match="vocab.txt"):
+        export.read_wordpiece_settings(str(tmp_path / "missing"))
+
+
+# === TFLite ===
+
+RUNTIMES = ("litert", "tf")
+
+
+def tflite_path(paths, key):
+    return os.path.join(paths["tflite_dir"], export.TFLITE_FILES[key])
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_tflite_fp32_logits_equal_keras(exported, keras_student, test_set, runtime):
+    _, paths = exported
+    ids = test_set[1][:6]
+    interpreter = export.tflite_interpreter(tflite_path(paths, "fp32"), runtime=runtime)
+    np.testing.assert_allclose(export.tflite_logits(interpreter, ids),
+                               keras_student.predict(ids, verbose=0), atol=1e-4)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("key", ["fp16", "int8"])
+def test_tflite_quantised_tags_agree_with_keras(exported, keras_student, test_set, runtime,
+                                                key):
+    _, paths = exported
+    _, ids, encoded = test_set
+    interpreter = export.tflite_interpreter(tflite_path(paths, key), runtime=runtime)
+    agreement = export.tag_agreement(export.tflite_logits(interpreter, ids),
+                                     keras_student.predict(ids, verbose=0), encoded.label_mask)
+    assert agreement >= 0.98
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_tflite_ops_are_builtin_with_fused_lstm(exported, runtime):
+    run, paths = exported
+    for key in export.TFLITE_FILES:
+        interpreter = export.tflite_interpreter(tflite_path(paths, key), runtime=runtime)
+        ops = export.tflite_ops(interpreter)
+        assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops
+        assert {"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM"} & set(ops), ops
+        assert "WHILE" not in ops
+        detail = interpreter.get_input_details()[0]
+        assert detail["shape"].tolist() == [1, run.seq_len] and detail["dtype"] == np.int32
+
+
+def test_tflite_sidecar_and_vocabulary_files(exported):
+    run, paths = exported
+    folder = paths["tflite_dir"]
+    with open(os.path.join(folder, "student_tflite.json"), encoding="utf-8") as f:
+        sidecar = json.load(f)
+    vocab = predict.read_lines(os.path.join(folder, "vocab.txt"))
+    assert vocab == run.student_vocab
+    assert predict.read_lines(os.path.join(folder, "labels.txt")) == run.tags
+    assert sidecar["seq_len"] == run.seq_len
+    assert (sidecar["pad_id"], sidecar["unk_id"]) == (0, 1)
+    assert vocab[sidecar["cls_id"]] == "[CLS]" and vocab[sidecar["sep_id"]] == "[SEP]"
+    assert set(sidecar["files"]) == set(export.TFLITE_FILES.values())
+    assert sidecar["files"]["student_int8.tflite"]["quantisation"] in ("full_integer",
+                                                                      "dynamic_range")
+    for name, record in sidecar["files"].items():
+        assert record["bytes"] == os.path.getsize(os.path.join(folder, name))
+
+
+# === Predict mode ===
+
+def test_predict_writes_conll_and_jsonl_one_entry_per_line(exported, loaded, tmp_path):
+    run, _ = exported
+    lines = ["alice met bob smith in paris", "", "the acme people", "Привет 東京"]
+    source = tmp_path / "input.txt"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    jsonl, conll = tmp_path / "tagged.jsonl", tmp_path / "tagged.conll"
+    result = subprocess.run(
+        [sys.executable, "run_xtreme_distil.py", "--mode=predict", f"--model_dir={run.model_dir}",
+         f"--input={source}", f"--output={jsonl}", "--output_format=jsonl"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert [r["tokens"] for r in records] == [line.split() for line in lines]
+    served = loaded.signatures["serving_default"](sentences=tf.constant(lines))
+    for row, record in enumerate(records):
+        count = len(record["tokens"])
+        assert record["tags"] == [t.decode() for t in served["tags"].numpy()[row, :count]]
+        assert len(record["probabilities"]) == count
+
+    assert predict.predict_file(run.model_dir, str(source), str(conll), "conll") == len(lines)
+    sentences, current = [], []
+    for line in conll.read_text(encoding="utf-8").split("\n")[:-1]:
+        if line:
+            current.append(line.split("\t"))
+        else:  # every sentence, an empty one too, ends with one blank line
+            sentences.append(current)
+            current = []
+    assert current == [] and len(sentences) == len(lines)
+    for pairs, record in zip(sentences, records):
+        assert pairs == [list(p) for p in zip(record["tokens"], record["tags"])]
