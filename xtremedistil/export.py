@@ -544,7 +544,9 @@ def tflite_logits(interpreter, student_ids):
 
 
 def tflite_ops(interpreter):
-    return sorted({op["op_name"] for op in interpreter._get_ops_details()})  # pylint: disable=protected-access
+    """Sorted op names of an interpreter's graph."""
+    details = interpreter._get_ops_details()  # pylint: disable=protected-access
+    return sorted({op["op_name"] for op in details})
 
 
 def tag_agreement(logits_a, logits_b, mask):

@@ -1,0 +1,303 @@
+"""Parameters, size on disk and CPU latency: teachers against the student and its exports.
+
+  python benchmarks/latency.py --model_dir=models/demo --output=benchmarks/out/latency.json
+
+Rows, all at --seq_len word pieces:
+  teacher (fine-tuned)   model_dir/teacher, transformers TF, called through tf.function
+  mBERT-base (random)    BertConfig of bert-base-multilingual-cased (vocab 119547, hidden 768,
+                         12 layers, 12 heads, intermediate 3072), random weights, built locally
+  student (Keras)        the tf-keras BiLSTM student, through tf.function
+  SavedModel student_ids / SavedModel sentences   the exported signatures (the second
+                         tokenises raw sentences in the graph)
+  TFLite fp32/fp16/int8  ai_edge_litert, fixed batch 1: batch figures run the batch sentence
+                         by sentence (variables reset before each, as apps must)
+Latency is the median of timed calls after a warm-up call; batch figures are milliseconds per
+sentence at batch 32 and 256, online figures milliseconds for one sentence (batch 1). TF runs
+with its default threads (all cores), LiteRT with num_threads=2. The speed-up ratios use
+batch 256.
+Writes the JSON to --output and a bar chart beside it (same name, .png).
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+# pylint: disable=wrong-import-position
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+import transformers
+from absl import app
+from absl import flags
+from absl import logging
+from ai_edge_litert import interpreter as litert
+
+from xtremedistil import data as data_lib
+from xtremedistil import export, features, predict
+from xtremedistil import student as student_lib
+from xtremedistil import teacher as teacher_lib
+# pylint: enable=wrong-import-position
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", "models/demo", "A trained model_dir (exported when needed).")
+flags.DEFINE_string("output", "benchmarks/out/latency.json",
+                    "JSON file to write; the chart goes beside it with a .png suffix.")
+flags.DEFINE_integer("seq_len", 32, "Word pieces per sentence; must be the model's seq_len "
+                     "for the SavedModel and TFLite rows (they have it built in).")
+flags.DEFINE_integer("repeats", 10, "Timed calls per figure after the warm-up (fewer for slow "
+                     "calls, see --budget_seconds).")
+flags.DEFINE_float("budget_seconds", 60.0,
+                   "Stop timing a figure after this many seconds (at least 2 timed calls), so "
+                   "mBERT-base at batch 256 stays within a few minutes on 2 cores.")
+
+BATCH_SIZES = (32, 256)
+MBERT_BASE = dict(vocab_size=119547, hidden_size=768, num_hidden_layers=12,
+                  num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512)
+TARGETS = {"params": 35.0, "batch_speedup": 51.0, "int8_bytes": 5 * 2**20}
+
+
+def median_ms(call, repeats, budget_seconds):
+    """Median milliseconds of call() after one warm-up call; stops early past the budget."""
+    call()
+    times, started = [], time.perf_counter()
+    while len(times) < repeats and (len(times) < 2
+                                    or time.perf_counter() - started < budget_seconds):
+        begin = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - begin)
+    return 1000 * statistics.median(times)
+
+
+def timings(run_batch, inputs_for, repeats, budget_seconds):
+    """{"batch_ms_per_sentence": {"32": x, "256": y}, "online_ms": z} of run_batch(inputs)."""
+    batch = {}
+    for size in BATCH_SIZES:
+        inputs = inputs_for(size)
+        batch[str(size)] = median_ms(lambda: run_batch(inputs), repeats, budget_seconds) / size
+    online = inputs_for(1)
+    return {"batch_ms_per_sentence": batch,
+            "online_ms": median_ms(lambda: run_batch(online), max(repeats, 20), budget_seconds)}
+
+
+def folder_bytes(path):
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, names in os.walk(path) for name in names)
+
+
+# === Inputs ===
+
+class Inputs:
+    """Test sentences of the task tiled to any batch size: raw text, teacher and student ids."""
+
+    def __init__(self, run, seq_len):
+        paths = data_lib.find_split_files(run.options["task"], "test")
+        if run.options.get("test_file"):
+            paths = run.options["test_file"].split(",")
+        sentences = [s for p in paths for s in data_lib.read_labeled_file(p).sentences]
+        encoded = features.encode(sentences, teacher_lib.load_tokenizer(run.teacher_dir), seq_len)
+        settings = export.read_wordpiece_settings(run.teacher_dir, run.do_lower_case)
+        lookup = export.student_id_lookup(settings, run.student_vocab, run.teacher_vocab_size)
+        self.text = np.asarray([" ".join(s.tokens) for s in sentences], object)
+        self.input_ids, self.attention_mask = encoded.input_ids, encoded.attention_mask
+        self.student_ids = lookup[encoded.input_ids]
+
+    def rows(self, size):
+        return np.arange(size) % len(self.text)
+
+    def teacher(self, size):
+        rows = self.rows(size)
+        return self.input_ids[rows], self.attention_mask[rows]
+
+    def student(self, size):
+        return self.student_ids[self.rows(size)]
+
+    def sentences(self, size):
+        return list(self.text[self.rows(size)])
+
+
+# === Models ===
+
+def teacher_row(name, hf_model, inputs, seq_len, file_bytes):
+    spec = tf.TensorSpec([None, seq_len], tf.int32)
+
+    @tf.function(input_signature=[spec, spec])
+    def logits(input_ids, attention_mask):
+        return hf_model(input_ids=input_ids, attention_mask=attention_mask,
+                        training=False).logits
+
+    params = student_lib.count_params(hf_model)
+    figures = timings(lambda x: logits(*x).numpy(), inputs.teacher, FLAGS.repeats,
+                      FLAGS.budget_seconds)
+    return dict(model=name, params=params, file_bytes=file_bytes or 4 * params, **figures)
+
+
+def mbert_base(num_tags):
+    config = transformers.BertConfig(num_labels=num_tags, **MBERT_BASE)
+    model = transformers.TFBertForTokenClassification(config)
+    model(model.dummy_inputs, training=False)
+    return model
+
+
+def student_rows(run, inputs, seq_len):
+    student = export.load_student(run, seq_len=seq_len)
+    params = student_lib.count_params(student)
+    logits = tf.function(lambda ids: student(ids, training=False),
+                         input_signature=[tf.TensorSpec([None, seq_len], tf.int32)])
+    rows = [dict(model="student (Keras)", params=params,
+                 file_bytes=os.path.getsize(run.weights_path),
+                 **timings(lambda ids: logits(ids).numpy(), inputs.student, FLAGS.repeats,
+                           FLAGS.budget_seconds))]
+    return rows, params
+
+
+def exported_rows(run, inputs, params):
+    saved_model = predict.latest_saved_model(run.model_dir)
+    if saved_model is None or not os.path.exists(
+            os.path.join(run.model_dir, "export", "tflite", "student_tflite.json")):
+        export.export_all(run.model_dir)
+        saved_model = predict.latest_saved_model(run.model_dir)
+    loaded = tf.saved_model.load(saved_model)
+    by_ids, by_text = loaded.signatures["student_ids"], loaded.signatures["serving_default"]
+    size = folder_bytes(saved_model)
+    rows = [
+        dict(model="SavedModel student_ids", params=params, file_bytes=size,
+             **timings(lambda ids: by_ids(student_ids=tf.constant(ids))["logits"].numpy(),
+                       inputs.student, FLAGS.repeats, FLAGS.budget_seconds)),
+        dict(model="SavedModel sentences", params=params, file_bytes=size,
+             **timings(lambda text: by_text(sentences=tf.constant(text))["tags"].numpy(),
+                       inputs.sentences, FLAGS.repeats, FLAGS.budget_seconds)),
+    ]
+    for key, name in export.TFLITE_FILES.items():
+        path = os.path.join(run.model_dir, "export", "tflite", name)
+        rows.append(dict(model=f"TFLite {key}", params=params, file_bytes=os.path.getsize(path),
+                         **timings(tflite_runner(path), inputs.student, FLAGS.repeats,
+                                   FLAGS.budget_seconds)))
+    return rows
+
+
+def tflite_runner(path):
+    """Runs [N, T] ids sentence by sentence on a 2-thread LiteRT interpreter (XNNPACK on)."""
+    interpreter = litert.Interpreter(model_path=path, num_threads=2)
+    interpreter.allocate_tensors()
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+
+    def run_batch(ids):
+        for row in ids:
+            interpreter.reset_all_variables()
+            interpreter.set_tensor(input_index, row[None, :])
+            interpreter.invoke()
+            interpreter.get_tensor(output_index)
+
+    return run_batch
+
+
+# === Report ===
+
+def ratios(rows):
+    by_name = {row["model"]: row for row in rows}
+    student = by_name["student (Keras)"]
+
+    def over_student(name):
+        row = by_name[name]
+        return {"params": row["params"] / student["params"],
+                "batch_speedup": (row["batch_ms_per_sentence"]["256"]
+                                  / student["batch_ms_per_sentence"]["256"])}
+
+    mbert, teacher = over_student("mBERT-base (random)"), over_student("teacher (fine-tuned)")
+    return {"params_mbert_over_student": mbert["params"],
+            "batch_speedup_mbert_over_student": mbert["batch_speedup"],
+            "params_teacher_over_student": teacher["params"],
+            "batch_speedup_teacher_over_student": teacher["batch_speedup"]}
+
+
+def table(rows):
+    lines = ["| model | params | size MB | ms/sentence @32 | ms/sentence @256 | online ms |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        batch = row["batch_ms_per_sentence"]
+        lines.append(f"| {row['model']} | {row['params']:,} | {row['file_bytes'] / 2**20:.2f} | "
+                     f"{batch['32']:.3f} | {batch['256']:.3f} | {row['online_ms']:.2f} |")
+    return "\n".join(lines)
+
+
+def _verdict(value, target, at_least=True):
+    return "holds" if (value >= target if at_least else value < target) else "MISSED"
+
+
+def targets(rows, ratio):
+    """The paper's claims as measured figures: >= 35x fewer params, >= 51x faster batch."""
+    params = ratio["params_mbert_over_student"]
+    speedup = ratio["batch_speedup_mbert_over_student"]
+    lines = [f"params: mBERT-base / student = {params:.1f}x (target >= {TARGETS['params']:.0f}x: "
+             f"{_verdict(params, TARGETS['params'])})",
+             f"batch speed (256): mBERT-base / student = {speedup:.1f}x (target >= "
+             f"{TARGETS['batch_speedup']:.0f}x: {_verdict(speedup, TARGETS['batch_speedup'])})"]
+    for row in rows:
+        if row["model"] == "TFLite int8":
+            size = row["file_bytes"]
+            lines.append(f"int8 TFLite: {size / 2**20:.2f} MB (target < 5 MB: "
+                         f"{_verdict(size, TARGETS['int8_bytes'], at_least=False)})")
+    return "\n".join(lines)
+
+
+def chart(rows, path):
+    names = [row["model"] for row in rows]
+    panels = [("size on disk, MB", [row["file_bytes"] / 2**20 for row in rows]),
+              ("ms per sentence at batch 256\n(TFLite: one sentence at a time)",
+               [row["batch_ms_per_sentence"]["256"] for row in rows]),
+              ("online ms (batch 1)", [row["online_ms"] for row in rows])]
+    figure, axes = plt.subplots(1, len(panels), figsize=(16, 5))
+    for axis, (title, values) in zip(axes, panels):
+        axis.barh(names, values, color="tab:blue")
+        axis.set_xscale("log")
+        axis.set_title(title + ", log scale")
+        axis.invert_yaxis()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(argv):
+    del argv
+    if FLAGS.repeats < 2:
+        raise ValueError("--repeats must be at least 2.")
+    run = export.read_trained_run(FLAGS.model_dir)
+    inputs = Inputs(run, FLAGS.seq_len)
+    rows = [teacher_row("teacher (fine-tuned)",
+                        teacher_lib.load_teacher(run.teacher_dir, len(run.tags)), inputs,
+                        FLAGS.seq_len,
+                        os.path.getsize(os.path.join(run.teacher_dir, "tf_model.h5")))]
+    logging.info("latency: %s done", rows[-1]["model"])
+    rows.append(teacher_row("mBERT-base (random)", mbert_base(len(run.tags)), inputs,
+                            FLAGS.seq_len, None))
+    logging.info("latency: %s done", rows[-1]["model"])
+    student, params = student_rows(run, inputs, FLAGS.seq_len)
+    rows += student
+    if FLAGS.seq_len == run.seq_len:
+        rows += exported_rows(run, inputs, params)
+    else:
+        logging.warning("--seq_len=%d differs from the model's %d: SavedModel and TFLite rows "
+                        "skipped (their seq_len is built in).", FLAGS.seq_len, run.seq_len)
+    ratio = ratios(rows)
+    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
+    with open(FLAGS.output, "w", encoding="utf-8") as f:
+        json.dump({"rows": rows, "ratios": ratio}, f, indent=1)
+    chart(rows, os.path.splitext(FLAGS.output)[0] + ".png")
+    print(table(rows))
+    print(targets(rows, ratio))
+    print(f"written: {FLAGS.output} and {os.path.splitext(FLAGS.output)[0]}.png")
+
+
+if __name__ == "__main__":
+    logging.set_verbosity(logging.INFO)
+    app.run(main)
