@@ -1,7 +1,6 @@
 """End-to-end: the whole pipeline on the synthetic task under MirroredStrategy (2 CPUs)."""
 
 import json
-import logging
 import os
 import random
 import subprocess

@@ -61,8 +61,8 @@ def test_scores_per_language_and_macro_mean():
 
 
 def test_student_vocab_maps_unseen_pieces_to_unknown():
-    encoded = features.Encoded(np.array([[0, 7, 3, 9]]), None, None, None, [], 0)
-    vocab = features.StudentVocab.from_encoded([encoded], pad_id=0, unk_id=1)
+    vocab = features.StudentVocab.from_ids([np.array([[0, 7, 3]]), np.array([[9, 3]])],
+                                           pad_id=0, unk_id=1)
     assert vocab.teacher_ids.tolist() == [0, 1, 3, 7, 9]
     assert vocab.to_student_ids(np.array([[0, 9, 5, 1]]), 12).tolist() == [[0, 4, 1, 1]]
 

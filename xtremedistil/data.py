@@ -137,25 +137,26 @@ def read_column_file(
     return _require_sentences(loaded, path)
 
 
-def read_transfer_file(path: PathLike, encoding: str = "utf-8", language: str | None = None) -> LoadedFile:
-    """Read unlabeled sentences: one a line (space-separated; text after a TAB is ignored) or columns.
+def iter_transfer_file(path: PathLike, encoding: str = "utf-8", language: str | None = None) -> Iterator[Sentence]:
+    """Unlabeled sentences one at a time, never the whole file in memory.
 
-    The layout comes from detect_format; column tags are ignored. The language is `language`, else
-    the one in the file name, else 'default'.
+    One a line (space-separated; text after a TAB is ignored) or columns, as detect_format says;
+    column tags are ignored. The language is `language`, else the one in the file name, else
+    'default'.
     """
     language = language or language_from_filename(path) or DEFAULT_LANGUAGE
     if detect_format(path) == "columns":
-        sentences = [
-            Sentence(tuple(fields[0] for _, fields in block), None, language, f"{path}:{block[0][0]}")
-            for block in _column_blocks(path, encoding)
-        ]
+        for block in _column_blocks(path, encoding):
+            yield Sentence(tuple(fields[0] for _, fields in block), None, language, f"{path}:{block[0][0]}")
     else:
-        sentences = [
-            Sentence(tuple(_FIELD_SEPARATOR.split(words)), None, language, f"{path}:{number}")
-            for number, text in _read_lines(path, encoding)
-            if (words := text.partition("\t")[0].strip(" \t"))
-        ]
-    return _require_sentences(LoadedFile(sentences, 0), path)
+        for number, text in _read_lines(path, encoding):
+            if words := text.partition("\t")[0].strip(" \t"):
+                yield Sentence(tuple(_FIELD_SEPARATOR.split(words)), None, language, f"{path}:{number}")
+
+
+def read_transfer_file(path: PathLike, encoding: str = "utf-8", language: str | None = None) -> LoadedFile:
+    """All unlabeled sentences of a file (see iter_transfer_file)."""
+    return _require_sentences(LoadedFile(list(iter_transfer_file(path, encoding, language)), 0), path)
 
 
 def detect_format(path: PathLike) -> str:

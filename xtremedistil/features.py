@@ -87,10 +87,11 @@ class StudentVocab:
     teacher_ids: np.ndarray  # [V_s] teacher id of each student id
 
     @classmethod
-    def from_encoded(cls, encoded_sets, pad_id, unk_id):
+    def from_ids(cls, id_arrays, pad_id, unk_id):
+        """From teacher piece ids seen in training data, given as arrays (streamed is fine)."""
         seen = set()
-        for encoded in encoded_sets:
-            seen.update(np.unique(encoded.input_ids).tolist())
+        for ids in id_arrays:
+            seen.update(np.unique(ids).tolist())
         rest = sorted(seen - {pad_id, unk_id})
         return cls(np.asarray([pad_id, unk_id] + rest, np.int32))
 

@@ -9,12 +9,12 @@ Everything a run writes lives in `model_dir`:
 """
 
 import dataclasses
+import itertools
 import json
 import os
 import shutil
 import time
 
-import numpy as np
 import tensorflow as tf
 import tf_keras
 from absl import logging
@@ -77,9 +77,18 @@ class Data:
     train: list
     dev: list
     test: list
-    transfer: list
+    transfer_count: int  # the transfer sentences are streamed: see transfer_sentences
     tags: list
     skipped: int
+
+
+def transfer_sentences(config):
+    """A fresh iterator over the transfer sentences (at most --max_transfer)."""
+    if not config.transfer_file:
+        return iter(())
+    sentences = data_lib.iter_transfer_file(config.transfer_file, encoding=config.encoding,
+                                            language=config.language or None)
+    return itertools.islice(sentences, config.max_transfer or None)
 
 
 def _split_paths(config, split):
@@ -111,17 +120,16 @@ def load_data(config):
         tags = ["O"] + [t for t in tags if t != "O"]
     dev, dev_skipped = _read_split(config, "dev", tags)
     test, test_skipped = _read_split(config, "test", tags)
-    transfer = []
-    if config.transfer_file:
-        transfer = data_lib.read_transfer_file(config.transfer_file, encoding=config.encoding,
-                                               language=config.language or None).sentences
-    if config.max_transfer:
-        transfer = transfer[:config.max_transfer]
+    # A first streaming pass counts the transfer set and finds undecodable bytes early.
+    transfer_count = sum(1 for _ in transfer_sentences(config))
+    if transfer_count < 2:
+        raise ValueError(f"--transfer_file={config.transfer_file}: distillation needs unlabeled "
+                         f"sentences; found {transfer_count}.")
     skipped += dev_skipped + test_skipped
     logging.info("data: %d train, %d dev, %d test, %d transfer sentences; %d tags; "
-                 "%d bad sentences skipped", len(train), len(dev), len(test), len(transfer),
+                 "%d bad sentences skipped", len(train), len(dev), len(test), transfer_count,
                  len(tags), skipped)
-    return Data(train, dev, test, transfer, tags, skipped)
+    return Data(train, dev, test, transfer_count, tags, skipped)
 
 
 def check_model_dir(config):
@@ -194,7 +202,7 @@ def _fine_tuned_teacher(config, data, encoded, tokenizer, strategy, replicas):
         return _scores(tagger.predict, encoded["dev"], data.dev, data.tags,
                        config.ft_batch_size * replicas)["mean_f1"]
 
-    check_disk_space(config.model_dir, _needed_bytes(config, hf_model, len(data.transfer)))
+    check_disk_space(config.model_dir, _needed_bytes(config, hf_model, data.transfer_count))
     checkpoints = os.path.join(config.model_dir, "teacher_checkpoints")
     teacher_lib.fine_tune(tagger, encoded["train"], dev_f1, strategy,
                           epochs=config.ft_epochs, batch_size=config.ft_batch_size * replicas,
@@ -233,11 +241,7 @@ def run(config):
     tag_to_id = {tag: i for i, tag in enumerate(data.tags)}
     encoded = {name: features.encode(sentences, tokenizer, config.seq_len, tag_to_id)
                for name, sentences in (("train", data.train), ("dev", data.dev),
-                                       ("test", data.test), ("transfer", data.transfer))}
-    truncated = sum(e.truncated for e in encoded.values())
-    logging.info("sentences longer than --seq_len=%d word pieces (truncated for the model, "
-                 "scored in full): %s", config.seq_len,
-                 {name: e.truncated for name, e in encoded.items()})
+                                       ("test", data.test))}
 
     # === Teacher ===
     hf_model, tagger, distiller, teacher_seconds = _fine_tuned_teacher(
@@ -246,12 +250,23 @@ def run(config):
     teacher_scores = _scores(tagger.predict, encoded["test"], data.test, data.tags, eval_batch)
     logging.info("teacher: test mean F1 %.4f", teacher_scores["mean_f1"])
 
+    # === Teacher outputs on the transfer set, once, streamed chunk by chunk ===
+    train_paths, val_paths = teacher_cache.store_outputs(
+        transfer_sentences(config), tokenizer, config.seq_len, distiller,
+        os.path.join(config.model_dir, "teacher_outputs"), config.distil_chunk_size, eval_batch)
+    truncated = {name: e.truncated for name, e in encoded.items()}
+    truncated["transfer"] = teacher_cache.truncated_count(train_paths + val_paths)
+    logging.info("sentences longer than --seq_len=%d word pieces (truncated for the model, "
+                 "scored in full): %s", config.seq_len, truncated)
+
     # === Student ===
-    vocab = features.StudentVocab.from_encoded(
-        [encoded["train"], encoded["transfer"]], tokenizer.pad_token_id, tokenizer.unk_token_id)
+    vocab = features.StudentVocab.from_ids(
+        itertools.chain([encoded["train"].input_ids],
+                        teacher_cache.read_field(train_paths + val_paths, "input_ids")),
+        tokenizer.pad_token_id, tokenizer.unk_token_id)
     teacher_vocab_size = hf_model.config.vocab_size
-    student_ids = {name: vocab.to_student_ids(e.input_ids, teacher_vocab_size)
-                   for name, e in encoded.items()}
+    student_id_table = vocab.lookup_table(teacher_vocab_size)
+    student_ids = {name: student_id_table[e.input_ids] for name, e in encoded.items()}
     embeddings = student_lib.factorise_embeddings(
         teacher_lib.word_embeddings(hf_model), vocab.teacher_ids, config.word_emb_dim)
     teacher_hidden_size = distiller.outputs[0].shape[-1]
@@ -270,16 +285,6 @@ def run(config):
         "teacher_vocab_size": int(teacher_vocab_size),
         "do_lower_case": bool(getattr(tokenizer, "do_lower_case", False))})
 
-    # === Teacher outputs on the transfer set, once ===
-    rng = np.random.default_rng(config.seed)
-    order = rng.permutation(len(data.transfer))
-    val_size = min(max(1, len(order) // 10), 2000)
-    cache = os.path.join(config.model_dir, "teacher_outputs")
-    write = lambda rows, prefix: teacher_cache.write_chunks(
-        distiller, encoded["transfer"].subset(rows), student_ids["transfer"][rows], cache,
-        prefix, config.distil_chunk_size, eval_batch)
-    val_paths, train_paths = write(order[:val_size], "val"), write(order[val_size:], "train")
-
     # === Stages ===
     batch = config.distil_batch_size * replicas
     labels_data = (_labels_dataset(student_ids["train"], encoded["train"], batch, config.seed),
@@ -296,7 +301,8 @@ def run(config):
         return settings, stages.Progress(settings.folder)
 
     settings, progress = stage_settings("student")
-    transfer = lambda target, paths, seed: teacher_cache.dataset(paths, target, batch, seed)
+    transfer = lambda target, paths, seed: teacher_cache.dataset(paths, target, batch,
+                                                                 student_id_table, seed)
     records = stages.distil_representation(
         student, transfer("hidden", train_paths, config.seed),
         transfer("hidden", val_paths, None), settings, progress)
@@ -326,7 +332,7 @@ def run(config):
     metrics = {
         "teacher": teacher_scores, "student": student_scores, "params": params,
         "compression": params["teacher"] / params["student"],
-        "truncated_sentences": truncated, "skipped_sentences": data.skipped,
+        "truncated_sentences": sum(truncated.values()), "skipped_sentences": data.skipped,
         "best_stage": best["name"], "replicas": replicas,
         "stages": [{"name": "teacher_fine_tuning", "seconds": round(teacher_seconds, 2),
                     "best_val_loss": None}]
