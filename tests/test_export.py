@@ -284,3 +284,52 @@ def test_predict_writes_conll_and_jsonl_one_entry_per_line(exported, loaded, tmp
     assert current == [] and len(sentences) == len(lines)
     for pairs, record in zip(sentences, records):
         assert pairs == [list(p) for p in zip(record["tokens"], record["tags"])]
+
+
+# === The real MiniLM teacher of models/demo, when trained ===
+
+DEMO = os.path.join(ROOT, "models", "demo")
+
+
+@pytest.fixture(scope="module")
+def demo_tokenizers():
+    """(run, GraphTokenizer, HF tokenizer) of models/demo; skips when it is not trained."""
+    if not os.path.exists(os.path.join(DEMO, "student", "best.h5")):
+        pytest.skip("models/demo is not trained (python run_xtreme_distil.py)")
+    run = export.read_trained_run(DEMO)
+    settings = export.read_wordpiece_settings(run.teacher_dir, run.do_lower_case)
+    lookup = export.student_id_lookup(settings, run.student_vocab, run.teacher_vocab_size)
+    return (run, export.GraphTokenizer(settings, lookup, run.seq_len),
+            teacher_lib.load_tokenizer(run.teacher_dir))
+
+
+def test_demo_ids_equal_features_encode(demo_tokenizers):
+    run, graph_tokenizer, tokenizer = demo_tokenizers
+    lines = []
+    for name in ("train.tsv", "dev.tsv", "test.tsv"):
+        lines += [s.split("\t")[0] for s in predict.read_lines(
+            os.path.join(ROOT, "data", "demo", name)) if s.strip()]
+    lines += EDGE_SENTENCES
+    _, student_ids, first_piece = tf.function(graph_tokenizer)(tf.constant(lines))
+    encoded = features.encode(as_sentences(lines), tokenizer, run.seq_len)
+    vocab = features.StudentVocab(np.asarray(tokenizer.convert_tokens_to_ids(run.student_vocab)))
+    np.testing.assert_array_equal(student_ids.numpy(),
+                                  vocab.to_student_ids(encoded.input_ids, run.teacher_vocab_size))
+    for positions, starts in zip(first_piece.to_list(), encoded.word_starts):
+        assert [p for p in positions if p < run.seq_len - 1] == starts.tolist()
+
+
+def test_demo_pieces_of_every_bmp_character(demo_tokenizers):
+    """Each BMP character inside a word ('a<c>b') gets the HF pieces, but for a few hundred
+    characters whose Unicode properties changed after HF tokenizers' tables were made."""
+    _, graph_tokenizer, tokenizer = demo_tokenizers
+    words = [f"a{chr(c)}b" for c in range(0x10000) if not 0xD800 <= c < 0xE000]
+    backend = tokenizer.backend_tokenizer
+    backend.no_padding()
+    backend.no_truncation()
+    expected = [e.ids for e in backend.encode_batch([[w] for w in words], is_pretokenized=True,
+                                                    add_special_tokens=False)]
+    pieces = tf.function(graph_tokenizer.word_pieces)(
+        tf.constant([w.encode("utf-8") for w in words])).to_list()
+    differ = [w[1] for w, want, got in zip(words, expected, pieces) if want != got]
+    assert len(differ) < 0.005 * len(words), [hex(ord(c)) for c in differ[:50]]
