@@ -10,6 +10,7 @@ Flags keep the names of the original XtremeDistil script where they exist.
 
 import dataclasses
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -76,6 +77,9 @@ flags.DEFINE_enum("logits_loss", "mse", ["mse", "kl"],
                   "Stage 2 loss: MSE between logits (the paper), or KL with --temperature.")
 flags.DEFINE_float("temperature", 1.0, "Softmax temperature of the KL logit loss.")
 flags.DEFINE_integer("patience", 2, "Epochs without improvement before a stage stops early.")
+flags.DEFINE_bool("baseline", False,
+                  "Also train a student of the same shape on the labeled data alone (no "
+                  "distillation) and report it as 'baseline' in metrics.json.")
 
 # === Run ===
 flags.DEFINE_enum("mode", "train", ["train", "export", "predict"],
@@ -90,6 +94,9 @@ flags.DEFINE_enum("strategy", "mirrored", ["mirrored", "default"],
                   "'default' for none.")
 flags.DEFINE_integer("cpu_devices", 1,
                      "Split the CPU into this many logical devices (replicas of 'mirrored').")
+flags.DEFINE_enum("opt_policy", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
+                  "Keras precision policy for the teacher and the student: mixed precision "
+                  "computes in 16 bits with float32 weights (loss scaling for float16).")
 flags.DEFINE_integer("seed", 42, "Random seed; the same seed repeats a run.")
 
 # === Export and predict ===
@@ -148,10 +155,22 @@ def main(argv):
         logging.info("predict: tagged %d sentences into %s", count, FLAGS.output)
         return
     from xtremedistil import pipeline  # pylint: disable=import-outside-toplevel
+    from xtremedistil import export  # pylint: disable=import-outside-toplevel
     options = {f.name: FLAGS[f.name].value for f in dataclasses.fields(pipeline.Config)}
     pipeline.run(pipeline.Config(**options))
+    export.export_all(FLAGS.model_dir, FLAGS.export_name, FLAGS.export_version)
+
+
+def run_main(argv):
+    """main, with input and training faults reported as one clear line instead of a traceback."""
+    from xtremedistil import data, training  # pylint: disable=import-outside-toplevel
+    try:
+        main(argv)
+    except (data.DataError, training.NonFiniteLossError) as error:
+        logging.error("%s", error)
+        sys.exit(f"error: {error}")
 
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.INFO)
-    app.run(main)
+    app.run(run_main)

@@ -47,8 +47,9 @@ def run_once(folder, transfer_sentences):
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"run with {transfer_sentences} transfer sentences failed: see "
-                           f"{folder}/run.log")
+        with open(os.path.join(folder, "run.log"), encoding="utf-8") as log:
+            tail = log.read()[-3000:]
+        raise RuntimeError(f"run with {transfer_sentences} transfer sentences failed:\n{tail}")
     return usage.ru_maxrss / 1024, time.time() - started  # ru_maxrss is in KiB on Linux
 
 

@@ -69,6 +69,7 @@ class Config:
     patience: int = 2
     baseline: bool = False
     strategy: str = "mirrored"
+    opt_policy: str = "float32"
     seed: int = 42
 
 
@@ -227,9 +228,17 @@ def _student_scores(student, student_ids, encoded, sentences, tags, batch_size):
 
 def run(config):
     """Trains teacher and student, evaluates both per language, writes model_dir; returns metrics."""
-    started = time.time()
     check_model_dir(config)
     tf_keras.utils.set_random_seed(config.seed)
+    tf_keras.mixed_precision.set_global_policy(config.opt_policy)
+    try:
+        return _run(config)
+    finally:
+        tf_keras.mixed_precision.set_global_policy("float32")
+
+
+def _run(config):
+    started = time.time()
     config.pt_teacher_checkpoint = config.pt_teacher_checkpoint or teacher_lib.default_checkpoint()
     data = load_data(config)
     strategy = distribute.make_strategy(config.strategy)

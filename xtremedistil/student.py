@@ -40,7 +40,8 @@ def build_student(vocab_size, seq_len, num_tags, teacher_hidden_size, word_emb_d
         tf_keras.layers.LSTM(bilstm_hidden_size, return_sequences=True), name="bilstm")
     dropout = tf_keras.layers.Dropout(dropout_rate, name="dropout")
     projection = tf_keras.layers.Dense(teacher_hidden_size, activation="gelu", name="projection")
-    logits = tf_keras.layers.Dense(num_tags, name="logits")
+    # float32 logits keep losses and softmax stable under a mixed-precision policy.
+    logits = tf_keras.layers.Dense(num_tags, dtype="float32", name="logits")
 
     # === Functional Model ===
     student_ids = tf_keras.Input((seq_len,), batch_size=batch_size, dtype=tf.int32,
@@ -54,9 +55,10 @@ def build_student(vocab_size, seq_len, num_tags, teacher_hidden_size, word_emb_d
 
 
 def representation_model(student):
-    """The student up to its projection head: ids [B, T] -> [B, T, H], sharing weights."""
-    return tf_keras.Model(student.input, student.get_layer("projection").output,
-                          name="student_representation")
+    """The student up to its projection head: ids [B, T] -> [B, T, H] float32, sharing weights."""
+    projection = student.get_layer("projection").output
+    as_float32 = tf_keras.layers.Activation("linear", dtype="float32", name="projection_float32")
+    return tf_keras.Model(student.input, as_float32(projection), name="student_representation")
 
 
 def set_trainable(student, layer_names):

@@ -58,7 +58,7 @@ def write_tiny_bert(folder, hidden=32, layers=2, seed=0):
     words = sorted({w for spans in ENTITIES.values() for span in spans for w in span}
                    | set(FILLERS))
     pieces = sorted({"##" + c for c in "abcdefghijklmnopqrstuvwxyz"} | set("abcdefghijklmnopqrstuvwxyz.,"))
-    vocab = SPECIAL + words + pieces
+    vocab = SPECIAL + words + [p for p in pieces if p not in words]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     config = transformers.BertConfig(

@@ -109,9 +109,11 @@ def keras_models(hf_model, seq_len, teacher_layer):
     outputs = hf_model(input_ids=input_ids, attention_mask=attention_mask,
                        output_hidden_states=True)
     inputs = [input_ids, attention_mask]
-    tagger = tf_keras.Model(inputs, outputs.logits, name="teacher_tagger")
-    distiller = tf_keras.Model(inputs, [outputs.hidden_states[layer], outputs.logits],
-                               name="teacher_distiller")
+    # float32 outputs whatever the mixed-precision policy: losses and stored outputs need them.
+    logits = tf_keras.layers.Activation("linear", dtype="float32")(outputs.logits)
+    hidden = tf_keras.layers.Activation("linear", dtype="float32")(outputs.hidden_states[layer])
+    tagger = tf_keras.Model(inputs, logits, name="teacher_tagger")
+    distiller = tf_keras.Model(inputs, [hidden, logits], name="teacher_distiller")
     return tagger, distiller
 
 
