@@ -89,3 +89,11 @@ def test_unwritable_model_dir_fails_at_start(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(ValueError, match="--model_dir"):
         pipeline.check_model_dir(tiny_config(tmp_path, model_dir=str(blocker / "model")))
+
+
+def test_mixed_precision_stays_within_one_point_of_float32(trained_run, tmp_path):
+    _, float32_metrics = trained_run
+    mixed = pipeline.run(tiny_config(tmp_path, opt_policy="mixed_bfloat16", baseline=False))
+    for model in ("teacher", "student"):
+        assert mixed[model]["mean_f1"] == pytest.approx(float32_metrics[model]["mean_f1"],
+                                                        abs=0.01)
