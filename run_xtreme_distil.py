@@ -158,7 +158,10 @@ def main(argv):
     from xtremedistil import export  # pylint: disable=import-outside-toplevel
     options = {f.name: FLAGS[f.name].value for f in dataclasses.fields(pipeline.Config)}
     pipeline.run(pipeline.Config(**options))
-    export.export_all(FLAGS.model_dir, FLAGS.export_name, FLAGS.export_version)
+    try:
+        export.export_all(FLAGS.model_dir, FLAGS.export_name, FLAGS.export_version)
+    except export.UnsupportedTokenizerError as error:  # e.g. BPE / SentencePiece teachers
+        logging.warning("export skipped: %s", error)
 
 
 def run_main(argv):
