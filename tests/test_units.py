@@ -50,6 +50,10 @@ def test_pieceless_word_becomes_unknown(tokenizer):
     encoded = features.encode([s], tokenizer, 8, {"O": 0, "B-PER": 1, "B-LOC": 2})
     assert len(encoded.word_starts[0]) == 3
     assert encoded.label_ids[0, encoded.word_starts[0]].tolist() == [1, 0, 2]
+    last = sentence(["alice", "\u200b"], ["B-PER", "B-LOC"])
+    encoded = features.encode([last], tokenizer, 8, {"O": 0, "B-PER": 1, "B-LOC": 2})
+    assert encoded.truncated == 0
+    assert encoded.label_ids[0, encoded.word_starts[0]].tolist() == [1, 2]
 
 
 def test_scores_per_language_and_macro_mean():

@@ -39,10 +39,14 @@ def _word_starts(word_ids):
     return starts
 
 
-def _replace_pieceless_words(tokens, word_ids, unk_token):
-    """Words the tokenizer drops entirely (e.g. lone control characters) become [UNK]."""
+def _replace_pieceless_words(tokens, word_ids, unk_token, filled):
+    """Words the tokenizer drops entirely (e.g. lone control characters) become [UNK].
+
+    When the encoding `filled` seq_len, words after the last one kept may be truncated rather
+    than piece-less, so only the words before it are checked.
+    """
     present = {w for w in word_ids if w is not None}
-    last = max(present) if present else -1
+    last = (max(present) if present else -1) if filled else len(tokens) - 1
     missing = [i for i in range(last + 1) if i not in present]
     if not missing:
         return None
@@ -61,7 +65,8 @@ def encode(sentences, tokenizer, seq_len, tag_to_id=None):
                       truncation=True, max_length=seq_len, padding="max_length")
     for i, sentence in enumerate(sentences):
         ids, mask, word_ids = batch["input_ids"][i], batch["attention_mask"][i], batch.word_ids(i)
-        fixed_tokens = _replace_pieceless_words(sentence.tokens, word_ids, tokenizer.unk_token)
+        fixed_tokens = _replace_pieceless_words(sentence.tokens, word_ids, tokenizer.unk_token,
+                                                filled=sum(mask) == seq_len)
         if fixed_tokens is not None:
             single = tokenizer([fixed_tokens], is_split_into_words=True, truncation=True,
                                max_length=seq_len, padding="max_length")
