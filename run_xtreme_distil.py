@@ -25,8 +25,9 @@ flags.DEFINE_string("task", "data/demo",
                     "Folder with train, dev and test files ('train.tsv' or 'train-<lang>.tsv' "
                     "...) and an optional labels.tsv.")
 flags.DEFINE_string("transfer_file", "data/demo/transfer.txt",
-                    "Unlabeled sentences for distillation: one sentence a line, or the column "
-                    "format (tags ignored). Empty for none.")
+                    "Unlabeled sentences for distillation (required, at least 2): one sentence "
+                    "a line, or the column format (tags ignored). Read as a stream, chunk by "
+                    "chunk.")
 flags.DEFINE_string("train_file", "", "Comma-separated train files; overrides --task's.")
 flags.DEFINE_string("dev_file", "", "Comma-separated dev files; overrides --task's.")
 flags.DEFINE_string("test_file", "", "Comma-separated test files; overrides --task's.")

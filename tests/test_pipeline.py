@@ -9,7 +9,7 @@ import sys
 import pytest
 from seqeval import metrics as seqeval_metrics
 
-from tests.conftest import LANGUAGES, tiny_config
+from tests.conftest import LANGUAGES, script_flags, tiny_config
 from xtremedistil import data as data_lib
 from xtremedistil import pipeline
 
@@ -42,8 +42,9 @@ def test_student_learns_and_metrics_hold_every_language(trained_run):
     assert written["compression"] == pytest.approx(
         written["params"]["teacher"] / written["params"]["student"])
     names = [stage["name"] for stage in written["stages"]]
-    assert names == ["teacher_fine_tuning", "representation", "logits_1", "logits_2",
-                     "logits_3", "logits_4", "labels_1", "labels_2", "labels_3", "labels_4"]
+    assert names == ["teacher_fine_tuning", "teacher_outputs", "representation", "logits_1",
+                     "logits_2", "logits_3", "logits_4", "labels_1", "labels_2", "labels_3",
+                     "labels_4", "baseline_labels"]
     assert written["replicas"] == 2
     assert sorted(written["baseline"]["per_language"]) == sorted(LANGUAGES)
     assert written["skipped_sentences"] == 0
@@ -62,25 +63,24 @@ def test_config_json_records_flags_tags_and_vocab(trained_run):
 def test_script_resumes_without_retraining(trained_run):
     """The absl script on a finished model_dir skips every stage and rewrites the same metrics."""
     config, metrics = trained_run
-    flags = [f"--{name}={getattr(config, name)}" for name in (
-        "task", "transfer_file", "model_dir", "pt_teacher_checkpoint", "seq_len", "word_emb_dim",
-        "bilstm_hidden_size", "distil_batch_size", "distil_chunk_size", "seed")]
-    # The stage datasets are rebuilt; the resumed run must not need any other option.
-    result = subprocess.run([sys.executable, "run_xtreme_distil.py", *flags, "--cpu_devices=2"],
+    result = subprocess.run([sys.executable, "run_xtreme_distil.py", *script_flags(config),
+                             "--cpu_devices=2"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "fine-tuned in an earlier run" in result.stderr
-    assert result.stderr.count("done in an earlier run") == 9
+    assert result.stderr.count("done in an earlier run") == 10  # 9 stages and the baseline
     assert "| mean |" in result.stdout
     with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as f:
         rerun = json.load(f)
     assert rerun["student"]["mean_f1"] == pytest.approx(metrics["student"]["mean_f1"])
 
 
-def test_resume_with_other_options_names_the_flag(trained_run):
+@pytest.mark.parametrize("option, value, message", [
+    ("seq_len", 24, "--seq_len=16"), ("distil_learning_rate", 0.01, "--distil_learning_rate=0.003")])
+def test_resume_with_other_options_names_the_flag(trained_run, option, value, message):
     config, _ = trained_run
-    changed = tiny_config(os.path.dirname(config.model_dir), seq_len=24)
-    with pytest.raises(ValueError, match="--seq_len=16"):
+    changed = tiny_config(os.path.dirname(config.model_dir), **{option: value})
+    with pytest.raises(ValueError, match=message):
         pipeline.run(changed)
 
 

@@ -84,6 +84,6 @@ def test_sigkill_mid_stage_then_resume_completes(tmp_path):
         assert f"stage {name}: done in an earlier run" in result.stderr
     with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as f:
         metrics = json.load(f)
-    assert len(metrics["stages"]) == 10
+    assert len(metrics["stages"]) == 11
     assert sorted(metrics["student"]["per_language"]) == ["xx", "yy", "zz"]
     assert not glob.glob(os.path.join(student, "*.state.json"))

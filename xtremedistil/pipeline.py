@@ -29,10 +29,8 @@ from xtremedistil import student as student_lib
 from xtremedistil import teacher as teacher_lib
 from xtremedistil import teacher_cache
 
-# Options that must match when a run resumes in an existing model_dir.
-RESUME_KEYS = ("task", "train_file", "dev_file", "test_file", "transfer_file", "seq_len",
-               "pt_teacher_checkpoint", "teacher_layer", "word_emb_dim", "bilstm_hidden_size",
-               "max_transfer", "seed")
+# Options that may change when a run resumes in an existing model_dir; all others must match.
+MAY_CHANGE_ON_RESUME = ("model_dir", "strategy", "baseline")
 
 
 @dataclasses.dataclass
@@ -144,15 +142,19 @@ def check_model_dir(config):
     except OSError as error:
         raise ValueError(f"--model_dir={config.model_dir} is not writable: {error}") from error
     path = os.path.join(config.model_dir, "config.json")
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            previous = json.load(f)["options"]
-        changed = [k for k in RESUME_KEYS if previous.get(k) != getattr(config, k)]
-        if changed:
-            raise ValueError(
-                f"--model_dir={config.model_dir} holds a run with other options "
-                f"({', '.join(f'--{k}={previous.get(k)!r}' for k in changed)}); "
-                "use those options to resume, or a new --model_dir.")
+    options = dataclasses.asdict(config)
+    if not os.path.exists(path):
+        _write_json(path, {"options": options})  # before any training, so a resume can check
+        return
+    with open(path, encoding="utf-8") as f:
+        previous = json.load(f)["options"]
+    changed = [k for k in options
+               if k not in MAY_CHANGE_ON_RESUME and previous.get(k) != options[k]]
+    if changed:
+        raise ValueError(
+            f"--model_dir={config.model_dir} holds a run with other options "
+            f"({', '.join(f'--{k}={previous.get(k)!r}' for k in changed)}); "
+            "use those options to resume, or a new --model_dir.")
 
 
 def _needed_bytes(config, hf_model, transfer_sentences):
@@ -228,6 +230,8 @@ def _student_scores(student, student_ids, encoded, sentences, tags, batch_size):
 
 def run(config):
     """Trains teacher and student, evaluates both per language, writes model_dir; returns metrics."""
+    config = dataclasses.replace(
+        config, pt_teacher_checkpoint=config.pt_teacher_checkpoint or teacher_lib.default_checkpoint())
     check_model_dir(config)
     tf_keras.utils.set_random_seed(config.seed)
     tf_keras.mixed_precision.set_global_policy(config.opt_policy)
@@ -239,7 +243,6 @@ def run(config):
 
 def _run(config):
     started = time.time()
-    config.pt_teacher_checkpoint = config.pt_teacher_checkpoint or teacher_lib.default_checkpoint()
     data = load_data(config)
     strategy = distribute.make_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
@@ -260,9 +263,11 @@ def _run(config):
     logging.info("teacher: test mean F1 %.4f", teacher_scores["mean_f1"])
 
     # === Teacher outputs on the transfer set, once, streamed chunk by chunk ===
+    outputs_started = time.time()
     train_paths, val_paths = teacher_cache.store_outputs(
         transfer_sentences(config), tokenizer, config.seq_len, distiller,
         os.path.join(config.model_dir, "teacher_outputs"), config.distil_chunk_size, eval_batch)
+    outputs_seconds = time.time() - outputs_started
     truncated = {name: e.truncated for name, e in encoded.items()}
     truncated["transfer"] = teacher_cache.truncated_count(train_paths + val_paths)
     logging.info("sentences longer than --seq_len=%d word pieces (truncated for the model, "
@@ -330,7 +335,8 @@ def _run(config):
         logging.info("baseline: a student trained without distillation")
         baseline = build()
         baseline_settings, baseline_progress = stage_settings("student_baseline")
-        stages.train_on_labels(baseline, *labels_data, baseline_settings, baseline_progress)
+        records += stages.train_baseline(baseline, *labels_data, baseline_settings,
+                                         baseline_progress)
         stages.load_best(baseline, baseline_settings, baseline_progress)
         baseline_scores = test_scores(baseline)
 
@@ -344,6 +350,8 @@ def _run(config):
         "truncated_sentences": sum(truncated.values()), "skipped_sentences": data.skipped,
         "best_stage": best["name"], "replicas": replicas,
         "stages": [{"name": "teacher_fine_tuning", "seconds": round(teacher_seconds, 2),
+                    "best_val_loss": None},
+                   {"name": "teacher_outputs", "seconds": round(outputs_seconds, 2),
                     "best_val_loss": None}]
                   + [{k: r[k] for k in ("name", "seconds", "best_val_loss")} for r in records],
         "seconds": round(time.time() - started, 2),

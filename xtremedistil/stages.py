@@ -129,6 +129,13 @@ def train_on_labels(student, train_labels, dev_labels, settings, progress):
                                dev_labels, settings, progress)
 
 
+def train_baseline(student, train_labels, dev_labels, settings, progress):
+    """The no-distillation baseline: all layers at once on the labeled set (one sub-stage)."""
+    return [run_sub_stage("baseline_labels", student, student, student_lib.LAYERS_TOP_DOWN,
+                          losses.label_cross_entropy, train_labels, dev_labels, settings,
+                          progress, score_on_dev=True)]
+
+
 def load_best(student, settings, progress):
     """Loads the sub-stage weights with the best dev F1; returns its record."""
     best = progress.best()
