@@ -207,8 +207,8 @@ def run_pipeline(model_dir, task_dir, recipe, language=""):
 
 
 def _progress(model_dir):
-    """Baseline seconds and the best dev F1 of student and baseline (from progress.json)."""
-    info = {"baseline_seconds": 0.0}
+    """The best dev F1 of student and baseline (from progress.json)."""
+    info = {}
     for name, folder in (("student", "student"), ("baseline", "student_baseline")):
         path = os.path.join(model_dir, folder, "progress.json")
         if not os.path.exists(path):
@@ -218,8 +218,6 @@ def _progress(model_dir):
         scored = [r for r in records if r.get("dev_f1") is not None]
         if scored:
             info[f"{name}_dev_f1"] = max(r["dev_f1"] for r in scored)
-        if name == "baseline":
-            info["baseline_seconds"] = sum(r.get("seconds") or 0.0 for r in records)
     return info
 
 
@@ -279,10 +277,8 @@ def markdown(summary, metrics, progress, command, sizes):
     for stage in metrics["stages"]:
         lines.append(f"| {stage['name']} | {stage['seconds']:.0f} |")
         staged += stage["seconds"]
-    baseline_seconds = progress["baseline_seconds"]
-    lines.append(f"| baseline (4 sub-stages) | {baseline_seconds:.0f} |")
-    other = metrics["seconds"] - staged - baseline_seconds
-    lines.append(f"| other (data, teacher inference on transfer/test, student/baseline "
+    other = metrics["seconds"] - staged
+    lines.append(f"| other (data, teacher inference on test, student/baseline "
                  f"evaluation) | {other:.0f} |")
     lines.append(f"| **total (benchmark)** | **{summary['seconds']:.0f}** |")
     return "\n".join(lines) + "\n"
