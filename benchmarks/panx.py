@@ -15,7 +15,6 @@ Writes <model_dir>/data/ (derived train/dev/test.tsv, transfer.txt, labels.tsv),
 model_dir, --output (JSON) and the same path with .md (Markdown table).
 """
 
-import dataclasses
 import json
 import os
 import shutil
