@@ -28,6 +28,7 @@ from xtremedistil import stages
 from xtremedistil import student as student_lib
 from xtremedistil import teacher as teacher_lib
 from xtremedistil import teacher_cache
+from xtremedistil import training
 
 # Options that may change when a run resumes in an existing model_dir; all others must match.
 MAY_CHANGE_ON_RESUME = ("model_dir", "strategy", "baseline")
@@ -144,7 +145,7 @@ def check_model_dir(config):
     path = os.path.join(config.model_dir, "config.json")
     options = dataclasses.asdict(config)
     if not os.path.exists(path):
-        _write_json(path, {"options": options})  # before any training, so a resume can check
+        training.write_json_atomically(path, {"options": options})  # before any training, so a resume can check
         return
     with open(path, encoding="utf-8") as f:
         previous = json.load(f)["options"]
@@ -171,13 +172,6 @@ def check_disk_space(model_dir, needed):
         raise ValueError(f"--model_dir={model_dir}: {free / 2**20:.0f} MiB free, the run needs "
                          f"about {needed / 2**20:.0f} MiB (teacher checkpoints and teacher "
                          "outputs on the transfer set). Free space or choose another folder.")
-
-
-def _write_json(path, value):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1, ensure_ascii=False)
-    os.replace(tmp, path)
 
 
 def _labels_dataset(student_ids, encoded, batch_size, seed=None):
@@ -292,7 +286,7 @@ def _run(config):
                 config.word_emb_dim, config.bilstm_hidden_size, config.dropout_rate, embeddings)
 
     student = build()
-    _write_json(os.path.join(config.model_dir, "config.json"), {
+    training.write_json_atomically(os.path.join(config.model_dir, "config.json"), {
         "options": dataclasses.asdict(config), "tags": data.tags,
         "student_vocab": tokenizer.convert_ids_to_tokens(vocab.teacher_ids.tolist()),
         "teacher_hidden_size": int(teacher_hidden_size),
@@ -308,7 +302,7 @@ def _run(config):
         settings = stages.StageSettings(
             folder=os.path.join(config.model_dir, folder_name), strategy=strategy,
             batch_size=batch, epochs=config.distil_epochs, patience=config.patience,
-            learning_rate=config.distil_learning_rate, seed=config.seed,
+            learning_rate=config.distil_learning_rate,
             dev_f1=lambda model: _student_scores(model, student_ids["dev"], encoded["dev"],
                                                  data.dev, data.tags, batch)["mean_f1"])
         os.makedirs(settings.folder, exist_ok=True)
@@ -358,7 +352,7 @@ def _run(config):
     }
     if baseline_scores is not None:
         metrics["baseline"] = baseline_scores
-    _write_json(os.path.join(config.model_dir, "metrics.json"), metrics)
+    training.write_json_atomically(os.path.join(config.model_dir, "metrics.json"), metrics)
     print(evaluate.results_table(teacher_scores, student_scores))
     print(f"parameters: teacher {params['teacher']:,}, student {params['student']:,} "
           f"({metrics['compression']:.1f}x smaller)")

@@ -35,7 +35,6 @@ class StageSettings:
     epochs: int
     patience: int
     learning_rate: float
-    seed: int
     dev_f1: callable  # student -> dev F1, for choosing the best student
 
 
@@ -54,10 +53,7 @@ class Progress:
 
     def add(self, record):
         self.records.append(record)
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.records, f, indent=1)
-        os.replace(tmp, self.path)
+        training.write_json_atomically(self.path, self.records)
 
     def best(self):
         scored = [r for r in self.records if r.get("dev_f1") is not None]

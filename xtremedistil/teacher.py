@@ -118,13 +118,11 @@ def keras_models(hf_model, seq_len, teacher_layer):
 
 
 def save(hf_model, tokenizer, folder):
-    """Writes the fine-tuned teacher atomically enough: weights last, so their presence marks done."""
+    """Writes the fine-tuned teacher; the weights go last, so their presence marks it done."""
     os.makedirs(folder, exist_ok=True)
     tokenizer.save_pretrained(folder)
     hf_model.config.save_pretrained(folder)
-    tmp = os.path.join(folder, "tmp_" + FINETUNED_WEIGHTS)
-    hf_model.save_weights(tmp)
-    os.replace(tmp, os.path.join(folder, FINETUNED_WEIGHTS))
+    training.save_weights_atomically(hf_model, os.path.join(folder, FINETUNED_WEIGHTS))
 
 
 def is_finetuned(folder):

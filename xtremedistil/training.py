@@ -23,10 +23,10 @@ def save_weights_atomically(model, path):
     os.replace(tmp, path)
 
 
-def _write_json_atomically(path, value):
+def write_json_atomically(path, value):
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f)
+        json.dump(value, f, indent=1, ensure_ascii=False)
     os.replace(tmp, path)
 
 
@@ -78,7 +78,7 @@ class EpochCheckpoint(tf_keras.callbacks.Callback):
         if self.keep_best.non_finite:
             return  # keep the last good checkpoint
         save_weights_atomically(self.model, self.last_path)
-        _write_json_atomically(self.state_path, {
+        write_json_atomically(self.state_path, {
             "epoch": epoch, "best": self.keep_best.best, "wait": self.keep_best.wait,
             "stopped": bool(self.model.stop_training),
             "optimizer_step": int(self.model.optimizer.iterations.numpy())})
