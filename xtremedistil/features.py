@@ -23,11 +23,6 @@ class Encoded:
     def __len__(self):
         return len(self.input_ids)
 
-    def subset(self, indices):
-        return Encoded(self.input_ids[indices], self.attention_mask[indices],
-                       self.label_ids[indices], self.label_mask[indices],
-                       [self.word_starts[i] for i in indices], truncated=0)
-
 
 def _word_starts(word_ids):
     """Positions of the first piece of each word, in word order."""
