@@ -18,6 +18,7 @@ tensorflow_text (whose ops TF Serving's model server links in).
 
 import dataclasses
 import functools
+import itertools
 import json
 import os
 import shutil
@@ -563,8 +564,11 @@ def _transfer_ids(run, limit):
     path = run.options.get("transfer_file") or ""
     if not path or not os.path.exists(path):
         return None, None
-    sentences = data_lib.read_transfer_file(
-        path, encoding=run.options.get("encoding", "utf-8")).sentences[:limit]
+    # Only the first `limit` sentences are read: transfer files can be far larger than memory.
+    sentences = list(itertools.islice(
+        data_lib.iter_transfer_file(path, encoding=run.options.get("encoding", "utf-8")), limit))
+    if not sentences:
+        return None, None
     encoded = features.encode(sentences, teacher_lib.load_tokenizer(run.teacher_dir),
                               run.seq_len)
     settings = read_wordpiece_settings(run.teacher_dir, run.do_lower_case)
