@@ -9,9 +9,10 @@ import sys
 import pytest
 from seqeval import metrics as seqeval_metrics
 
-from tests.conftest import LANGUAGES, script_flags, tiny_config
+from tests.conftest import script_flags, tiny_config
 from xtremedistil import data as data_lib
 from xtremedistil import pipeline
+from xtremedistil.synthetic import LANGUAGES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -24,19 +24,23 @@ def small_model():
     return model
 
 
+def fit(model, folder, epochs, x, y, patience=5):
+    """fit_resumable under the name 'fit' in `folder`, validating on the training data."""
+    keep_best = training.KeepBest(patience, str(folder / "fit.best.h5"))
+    training.fit_resumable(model, str(folder), "fit", keep_best, epochs, x=x, y=y,
+                           validation_data=(x, y), verbose=0)
+
+
 def test_non_finite_loss_stops_with_last_good_checkpoint(tmp_path):
     x = np.ones((32, 4), np.float32)
     y = np.ones((32, 1), np.float32)
     model = small_model()
-    keep_best = training.KeepBest(3, str(tmp_path / "fit.best.h5"))
-    training.fit_resumable(model, str(tmp_path), "fit", keep_best, 2, x=x, y=y,
-                           validation_data=(x, y), verbose=0)
+    fit(model, tmp_path, 2, x, y, patience=3)
     good = json.loads((tmp_path / "fit.state.json").read_text())
     assert good["epoch"] == 1
     y_bad = np.full((32, 1), np.inf, np.float32)
     with pytest.raises(training.NonFiniteLossError, match="last good checkpoint"):
-        training.fit_resumable(model, str(tmp_path), "fit", keep_best, 4, x=x, y=y_bad,
-                               validation_data=(x, y_bad), verbose=0)
+        fit(model, tmp_path, 4, x, y_bad, patience=3)
     # The checkpoint still describes the last good epoch, and its weights load.
     assert json.loads((tmp_path / "fit.state.json").read_text())["epoch"] == 1
     small_model().load_weights(str(tmp_path / "fit.last.h5"))
@@ -45,14 +49,8 @@ def test_non_finite_loss_stops_with_last_good_checkpoint(tmp_path):
 def test_resume_continues_after_the_last_epoch(tmp_path):
     x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
     y = x.sum(axis=1, keepdims=True)
-    model = small_model()
-    keep_best = training.KeepBest(5, str(tmp_path / "fit.best.h5"))
-    training.fit_resumable(model, str(tmp_path), "fit", keep_best, 2, x=x, y=y,
-                           validation_data=(x, y), verbose=0)
-    resumed = small_model()
-    keep_best = training.KeepBest(5, str(tmp_path / "fit.best.h5"))
-    training.fit_resumable(resumed, str(tmp_path), "fit", keep_best, 4, x=x, y=y,
-                           validation_data=(x, y), verbose=0)
+    fit(small_model(), tmp_path, 2, x, y)
+    fit(small_model(), tmp_path, 4, x, y)  # a fresh model resumes from the checkpoint
     state = json.loads((tmp_path / "fit.state.json").read_text())
     assert state["epoch"] == 3
     assert state["optimizer_step"] == 4 * 2  # 2 batches an epoch, counted across the resume
