@@ -90,9 +90,10 @@ flags.DEFINE_enum("mode", "train", ["train", "export", "predict"],
                   "SavedModel (exporting first when there is none).")
 flags.DEFINE_string("model_dir", "models/demo",
                     "Output folder; a rerun with the same folder resumes where it stopped.")
-flags.DEFINE_enum("strategy", "mirrored", ["mirrored", "default"],
+flags.DEFINE_enum("strategy", "mirrored", ["mirrored", "multi_worker", "default"],
                   "tf.distribute strategy: 'mirrored' over all GPUs (else all logical CPUs), "
-                  "'default' for none.")
+                  "'multi_worker' the same over the machines of the TF_CONFIG environment "
+                  "variable (only the chief writes --model_dir), 'default' for none.")
 flags.DEFINE_integer("cpu_devices", 1,
                      "Split the CPU into this many logical devices (replicas of 'mirrored').")
 flags.DEFINE_enum("opt_policy", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
@@ -159,6 +160,8 @@ def main(argv):
     from xtremedistil import export  # pylint: disable=import-outside-toplevel
     options = {f.name: FLAGS[f.name].value for f in dataclasses.fields(pipeline.Config)}
     pipeline.run(pipeline.Config(**options))
+    if not distribute.is_chief():
+        return  # the chief exports
     try:
         export.export_all(FLAGS.model_dir, FLAGS.export_name, FLAGS.export_version)
     except export.UnsupportedTokenizerError as error:  # e.g. BPE / SentencePiece teachers

@@ -1,8 +1,14 @@
-"""tf.distribute strategies by name."""
+"""tf.distribute strategies by name, and what each worker of a multi-worker run may write."""
+
+import contextlib
+import json
+import os
+import shutil
 
 import tensorflow as tf
+from absl import logging
 
-STRATEGIES = ("mirrored", "default")
+STRATEGIES = ("mirrored", "multi_worker", "default")
 
 
 def split_cpu(num_devices):
@@ -14,11 +20,83 @@ def split_cpu(num_devices):
 
 
 def make_strategy(name):
-    """'mirrored': all GPUs, else all logical CPUs; 'default': no distribution."""
+    """'mirrored': all GPUs, else all logical CPUs, of this machine; 'multi_worker': the same on
+    every worker of the cluster in the TF_CONFIG environment variable; 'default': none."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         devices = (tf.config.list_logical_devices("GPU")
                    or tf.config.list_logical_devices("CPU"))
         return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy=multi_worker needs the TF_CONFIG environment variable "
+                             "(the cluster and this worker's task); see README.")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"--strategy={name}: expected one of {', '.join(STRATEGIES)}.")
+
+
+def task():
+    """(task type, index) of this process in TF_CONFIG; ('chief', 0) without a cluster."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    if not config.get("task"):
+        return "chief", 0
+    return config["task"]["type"], int(config["task"].get("index", 0))
+
+
+def is_chief():
+    """The chief writes the outputs: task 'chief', else worker 0 of a cluster without one."""
+    task_type, index = task()
+    if task_type == "chief":
+        return True
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    return task_type == "worker" and index == 0 and "chief" not in cluster
+
+
+def barrier(strategy):
+    """Blocks until every worker gets here (a collective all-reduce of one number)."""
+    strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)),
+                    axis=None)
+
+
+@contextlib.contextmanager
+def worker_model_dir(model_dir, strategy):
+    """The folder this worker writes to: model_dir for the chief; for the other workers a
+    private snapshot (hard links) of the chief's model_dir, deleted at the end.
+
+    Every worker computes the same things in lock-step, so each needs the same files to read
+    (earlier stages, checkpoints to resume from), but only the chief may write the outputs.
+    The snapshot is taken before the chief writes anything in this run (the barrier), so all
+    workers resume from the same point. Resuming therefore needs model_dir on a file system
+    every worker sees; a fresh run does not.
+    """
+    if is_chief():
+        barrier(strategy)
+        yield model_dir
+        return
+    scratch = "%s.%s%d" % (os.path.normpath(model_dir), *task())
+    if os.path.exists(scratch):
+        shutil.rmtree(scratch)
+    if os.path.isdir(model_dir):
+        shutil.copytree(model_dir, scratch, copy_function=_link_or_copy,
+                        ignore=shutil.ignore_patterns("*.tmp*"))
+    os.makedirs(scratch, exist_ok=True)
+    logging.info("worker %s %d: writing to the private folder %s", *task(), scratch)
+    barrier(strategy)
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _link_or_copy(source, target):
+    # Weights and teacher outputs (large, always written as a temp file + rename, so the link
+    # keeps the snapshot's content when the chief replaces the file) are hard-linked; small
+    # files, which tokenizers and configs may rewrite in place, are copied.
+    if os.path.getsize(source) >= 2**20:
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            pass  # another file system: copy
+    shutil.copy2(source, target)

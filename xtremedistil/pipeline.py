@@ -9,6 +9,7 @@ Everything a run writes lives in `model_dir`:
 """
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import os
@@ -222,23 +223,33 @@ def _student_scores(student, student_ids, encoded, sentences, tags, batch_size):
         encoded, sentences, tags)
 
 
+def weights_fingerprint(model):
+    """A short hash of the model's weights: equal on every worker of a synchronous run."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()[:16]
+
+
 def run(config):
     """Trains teacher and student, evaluates both per language, writes model_dir; returns metrics."""
     config = dataclasses.replace(
         config, pt_teacher_checkpoint=config.pt_teacher_checkpoint or teacher_lib.default_checkpoint())
-    check_model_dir(config)
-    tf_keras.utils.set_random_seed(config.seed)
-    tf_keras.mixed_precision.set_global_policy(config.opt_policy)
-    try:
-        return _run(config)
-    finally:
-        tf_keras.mixed_precision.set_global_policy("float32")
+    strategy = distribute.make_strategy(config.strategy)  # first: multi_worker must precede ops
+    with distribute.worker_model_dir(config.model_dir, strategy) as model_dir:
+        config = dataclasses.replace(config, model_dir=model_dir)
+        check_model_dir(config)
+        tf_keras.utils.set_random_seed(config.seed)
+        tf_keras.mixed_precision.set_global_policy(config.opt_policy)
+        try:
+            return _run(config, strategy)
+        finally:
+            tf_keras.mixed_precision.set_global_policy("float32")
 
 
-def _run(config):
+def _run(config, strategy):
     started = time.time()
     data = load_data(config)
-    strategy = distribute.make_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
     logging.info("strategy: %s with %d replicas", config.strategy, replicas)
 
@@ -335,6 +346,7 @@ def _run(config):
         baseline_scores = test_scores(baseline)
 
     # === Evaluation ===
+    logging.info("student: weights fingerprint %s", weights_fingerprint(student))
     student_scores = test_scores(student)
     params = {"teacher": student_lib.count_params(hf_model),
               "student": student_lib.count_params(student)}
