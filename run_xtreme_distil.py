@@ -65,6 +65,10 @@ flags.DEFINE_integer("ft_epochs", 10, "Teacher fine-tuning epochs (early stoppin
 flags.DEFINE_float("ft_learning_rate", 1e-4, "Teacher fine-tuning peak learning rate.")
 
 # === Student and distillation ===
+flags.DEFINE_enum("student_vocab", "seen", ["seen", "full"],
+                  "The student's word pieces: 'seen' those of the train and transfer sets "
+                  "(others become [UNK]), 'full' the teacher's whole vocabulary (a larger "
+                  "embedding; unseen words keep their factorised teacher embedding).")
 flags.DEFINE_integer("word_emb_dim", 100,
                      "Student word embedding size (the teacher's embeddings, factorised).")
 flags.DEFINE_integer("bilstm_hidden_size", 128, "Student LSTM units per direction.")
@@ -99,6 +103,9 @@ flags.DEFINE_integer("cpu_devices", 1,
 flags.DEFINE_enum("opt_policy", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
                   "Keras precision policy for the teacher and the student: mixed precision "
                   "computes in 16 bits with float32 weights (loss scaling for float16).")
+flags.DEFINE_integer("checkpoint_steps", 1000,
+                     "Besides after every epoch, checkpoint model and optimizer every this many "
+                     "batches (0: after epochs only); a killed run resumes from the last one.")
 flags.DEFINE_integer("seed", 42, "Random seed; the same seed repeats a run.")
 
 # === Export and predict ===

@@ -45,6 +45,7 @@ RECIPE_DEFAULTS = {
     "ft_batch_size": 16,
     "ft_epochs": 2,
     "ft_learning_rate": 1e-4,
+    "student_vocab": "seen",
     "word_emb_dim": 100,
     "bilstm_hidden_size": 128,
     "dropout_rate": 0.1,
@@ -63,6 +64,7 @@ RECIPE_HELP = {
     "ft_batch_size": "Teacher fine-tuning batch size.",
     "ft_epochs": "Teacher fine-tuning epochs (early stopping on dev F1).",
     "ft_learning_rate": "Teacher fine-tuning peak learning rate.",
+    "student_vocab": "Student word pieces: 'seen' in train/transfer, or the teacher's 'full' vocabulary.",
     "word_emb_dim": "Student word embedding size (factorised teacher embeddings).",
     "bilstm_hidden_size": "Student LSTM units per direction.",
     "dropout_rate": "Student dropout after the BiLSTM.",
@@ -74,6 +76,7 @@ RECIPE_HELP = {
     "patience": "Epochs without improvement before a (sub-)stage stops.",
     "seed": "Random seed.",
 }
+ENUM_CHOICES = {"logits_loss": ["mse", "kl"], "student_vocab": ["seen", "full"]}
 # Options that decide the fine-tuned teacher (with the data): --reuse_teacher_from checks them.
 TEACHER_KEYS = ("seq_len", "pt_teacher_checkpoint", "ft_batch_size", "ft_epochs",
                 "ft_learning_rate", "patience", "seed")
@@ -82,8 +85,8 @@ TEACHER_KEYS = ("seq_len", "pt_teacher_checkpoint", "ft_batch_size", "ft_epochs"
 def define_recipe_flags(**overrides):
     """Defines the recipe flags and the run flags shared by the benchmarks."""
     for name, default in {**RECIPE_DEFAULTS, **overrides}.items():
-        if name == "logits_loss":
-            flags.DEFINE_enum(name, default, ["mse", "kl"], RECIPE_HELP[name])
+        if name in ENUM_CHOICES:
+            flags.DEFINE_enum(name, default, ENUM_CHOICES[name], RECIPE_HELP[name])
         elif isinstance(default, str):
             flags.DEFINE_string(name, default, RECIPE_HELP[name])
         elif isinstance(default, float):
@@ -174,7 +177,8 @@ def prepare_model_dir(model_dir, manifest, reuse_from):
 def _reuse_teacher(source, model_dir, manifest):
     with open(os.path.join(source, "benchmark.json"), encoding="utf-8") as f:
         other = json.load(f)
-    keys = [k for k in manifest["data"]] + list(TEACHER_KEYS)
+    # The teacher is fine-tuned on the labeled data: the transfer set does not change it.
+    keys = [k for k in manifest["data"] if k != "transfer_per_language"] + list(TEACHER_KEYS)
     mine = {**manifest["data"], **manifest["recipe"]}
     theirs = {**other["data"], **other["recipe"]}
     changed = [k for k in keys if mine.get(k) != theirs.get(k)]
@@ -186,9 +190,10 @@ def _reuse_teacher(source, model_dir, manifest):
     if not os.path.exists(os.path.join(model_dir, "teacher")):
         shutil.copytree(os.path.join(source, "teacher"), os.path.join(model_dir, "teacher"))
         logging.info("teacher: copied from %s", source)
-    same_layer = mine["teacher_layer"] == theirs["teacher_layer"]
+    same_outputs = all(mine.get(k) == theirs.get(k)
+                     for k in ("teacher_layer", "transfer_per_language"))
     outputs = os.path.join(source, "teacher_outputs")
-    if same_layer and os.path.isdir(outputs) and not os.path.exists(
+    if same_outputs and os.path.isdir(outputs) and not os.path.exists(
             os.path.join(model_dir, "teacher_outputs")):
         shutil.copytree(outputs, os.path.join(model_dir, "teacher_outputs"))
         logging.info("teacher outputs: copied from %s", source)

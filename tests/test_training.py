@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tf_keras
 
 from tests.conftest import script_flags, tiny_config
@@ -20,15 +21,41 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def small_model():
     model = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(1)])
-    model.compile(tf_keras.optimizers.SGD(0.01), loss="mse")
+    model.compile(tf_keras.optimizers.Adam(0.01), loss="mse")
     return model
 
 
-def fit(model, folder, epochs, x, y, patience=5):
+def dataset(x, y, batch_size=32):
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
+def fit(model, folder, epochs, x, y, patience=5, checkpoint_steps=0, callbacks=()):
     """fit_resumable under the name 'fit' in `folder`, validating on the training data."""
     keep_best = training.KeepBest(patience, str(folder / "fit.best.h5"))
-    training.fit_resumable(model, str(folder), "fit", keep_best, epochs, x=x, y=y,
-                           validation_data=(x, y), verbose=0)
+    training.fit_resumable(model, str(folder), "fit", keep_best, epochs, dataset(x, y),
+                           dataset(x, y), checkpoint_steps, verbose=0, extra_callbacks=callbacks)
+
+
+def state(folder):
+    return json.loads((folder / "fit.state.json").read_text())
+
+
+def regression_data(rows=64):
+    x = np.random.default_rng(0).normal(size=(rows, 4)).astype(np.float32)
+    return x, x.sum(axis=1, keepdims=True)
+
+
+class StopAfter(tf_keras.callbacks.Callback):
+    """Raises after `batches` training batches: a run killed mid-epoch."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches, self.seen = batches, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.batches:
+            raise KeyboardInterrupt("killed")
 
 
 def test_non_finite_loss_stops_with_last_good_checkpoint(tmp_path):
@@ -36,35 +63,57 @@ def test_non_finite_loss_stops_with_last_good_checkpoint(tmp_path):
     y = np.ones((32, 1), np.float32)
     model = small_model()
     fit(model, tmp_path, 2, x, y, patience=3)
-    good = json.loads((tmp_path / "fit.state.json").read_text())
-    assert good["epoch"] == 1
+    assert state(tmp_path)["epoch"] == 2
     y_bad = np.full((32, 1), np.inf, np.float32)
     with pytest.raises(training.NonFiniteLossError, match="last good checkpoint"):
         fit(model, tmp_path, 4, x, y_bad, patience=3)
-    # The checkpoint still describes the last good epoch, and its weights load.
-    assert json.loads((tmp_path / "fit.state.json").read_text())["epoch"] == 1
-    small_model().load_weights(str(tmp_path / "fit.last.h5"))
+    # The checkpoint still describes the last good epoch, and it restores.
+    assert state(tmp_path)["epoch"] == 2
+    fit(small_model(), tmp_path, 2, x, y, patience=3)
 
 
-def test_resume_continues_after_the_last_epoch(tmp_path):
-    x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
-    y = x.sum(axis=1, keepdims=True)
-    fit(small_model(), tmp_path, 2, x, y)
-    fit(small_model(), tmp_path, 4, x, y)  # a fresh model resumes from the checkpoint
-    state = json.loads((tmp_path / "fit.state.json").read_text())
-    assert state["epoch"] == 3
-    assert state["optimizer_step"] == 4 * 2  # 2 batches an epoch, counted across the resume
+def test_resume_continues_after_the_last_epoch_with_optimizer_moments(tmp_path):
+    x, y = regression_data()
+    model = small_model()
+    fit(model, tmp_path, 2, x, y)
+    resumed = small_model()
+    training._load_state(resumed, str(tmp_path), "fit",  # pylint: disable=protected-access
+                         training.KeepBest(5, str(tmp_path / "unused.h5")))
+    # Adam's moments and step come back, not only the weights.
+    saved = [v.numpy() for v in model.optimizer.variables]
+    assert len(saved) == 5  # iterations, m and v of kernel and bias
+    assert np.abs(saved[1]).sum() > 0
+    for variable, value in zip(resumed.optimizer.variables, saved, strict=True):
+        np.testing.assert_allclose(variable.numpy(), value)
+    fit(resumed, tmp_path, 4, x, y)  # a fresh model resumes from the checkpoint
+    assert state(tmp_path)["epoch"] == 4
+    assert state(tmp_path)["optimizer_step"] == 4 * 2  # 2 batches an epoch, across the resume
+
+
+def test_resume_mid_epoch_trains_the_remaining_batches(tmp_path):
+    x, y = regression_data(rows=32 * 5)  # 5 batches an epoch
+    with pytest.raises(KeyboardInterrupt):
+        fit(small_model(), tmp_path, 3, x, y, checkpoint_steps=2, callbacks=[StopAfter(8)])
+    # Killed at epoch 2, batch 3: the last checkpoint is epoch 2 after 2 batches.
+    assert (state(tmp_path)["epoch"], state(tmp_path)["batches_done"]) == (1, 2)
+    assert state(tmp_path)["optimizer_step"] == 7
+    fit(small_model(), tmp_path, 3, x, y, checkpoint_steps=2)
+    assert state(tmp_path)["epoch"] == 3
+    assert state(tmp_path)["optimizer_step"] == 15  # 3 whole epochs, no batch repeated
+    assert len(glob.glob(str(tmp_path / "fit.ckpt-*.index"))) == 1  # older ones removed
 
 
 def test_sigkill_mid_stage_then_resume_completes(tmp_path):
     # Short training: this test checks resuming, not quality.
-    config = tiny_config(tmp_path, baseline=False, ft_epochs=2, distil_epochs=2, patience=2)
+    # Checkpoints every 3 batches: the kill lands mid-epoch.
+    config = tiny_config(tmp_path, baseline=False, ft_epochs=2, distil_epochs=2, patience=2,
+                         checkpoint_steps=3)
     command = [sys.executable, "run_xtreme_distil.py", *script_flags(config), "--cpu_devices=2"]
     log = open(tmp_path / "first.log", "w", encoding="utf-8")  # pylint: disable=consider-using-with
     process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     student = os.path.join(config.model_dir, "student")
     deadline = time.time() + 600
-    # Kill once the second logit sub-stage has finished an epoch: mid-stage, not between.
+    # Kill once the second logit sub-stage has written a checkpoint: mid-stage, not between.
     while not os.path.exists(os.path.join(student, "logits_2.state.json")):
         assert process.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
         assert time.time() < deadline
@@ -77,7 +126,7 @@ def test_sigkill_mid_stage_then_resume_completes(tmp_path):
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900,
                             check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "logits_2: resuming after epoch" in result.stderr
+    assert "logits_2: resuming at epoch" in result.stderr
     for name in ("representation", "logits_1"):
         assert f"stage {name}: done in an earlier run" in result.stderr
     with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as f:

@@ -87,6 +87,12 @@ class StudentVocab:
     teacher_ids: np.ndarray  # [V_s] teacher id of each student id
 
     @classmethod
+    def full(cls, teacher_vocab_size, pad_id, unk_id):
+        """Every teacher piece: words whose pieces the training data never showed keep their
+        (factorised) teacher embeddings instead of becoming unknown."""
+        return cls.from_ids([np.arange(teacher_vocab_size)], pad_id, unk_id)
+
+    @classmethod
     def from_ids(cls, id_arrays, pad_id, unk_id):
         """From teacher piece ids seen in training data, given as arrays (streamed is fine)."""
         seen = set()

@@ -32,7 +32,7 @@ from xtremedistil import teacher_cache
 from xtremedistil import training
 
 # Options that may change when a run resumes in an existing model_dir; all others must match.
-MAY_CHANGE_ON_RESUME = ("model_dir", "strategy", "baseline")
+MAY_CHANGE_ON_RESUME = ("model_dir", "strategy", "baseline", "checkpoint_steps")
 
 
 @dataclasses.dataclass
@@ -54,6 +54,7 @@ class Config:
     pt_teacher: str = "auto"
     pt_teacher_checkpoint: str = ""
     teacher_layer: int = -1
+    student_vocab: str = "seen"
     word_emb_dim: int = 100
     bilstm_hidden_size: int = 128
     dropout_rate: float = 0.1
@@ -67,6 +68,7 @@ class Config:
     logits_loss: str = "mse"
     temperature: float = 1.0
     patience: int = 2
+    checkpoint_steps: int = 1000
     baseline: bool = False
     strategy: str = "mirrored"
     opt_policy: str = "float32"
@@ -205,7 +207,8 @@ def _fine_tuned_teacher(config, data, encoded, tokenizer, strategy, replicas):
     teacher_lib.fine_tune(tagger, encoded["train"], dev_f1, strategy,
                           epochs=config.ft_epochs, batch_size=config.ft_batch_size * replicas,
                           learning_rate=config.ft_learning_rate, patience=config.patience,
-                          folder=checkpoints)
+                          folder=checkpoints, checkpoint_steps=config.checkpoint_steps,
+                          seed=config.seed)
     teacher_lib.save(hf_model, tokenizer, folder)
     teacher_lib.finish_fine_tuning(checkpoints)
     return hf_model, tagger, distiller, time.time() - started
@@ -279,11 +282,15 @@ def _run(config, strategy):
                  "scored in full): %s", config.seq_len, truncated)
 
     # === Student ===
-    vocab = features.StudentVocab.from_ids(
-        itertools.chain([encoded["train"].input_ids],
-                        teacher_cache.read_field(train_paths + val_paths, "input_ids")),
-        tokenizer.pad_token_id, tokenizer.unk_token_id)
     teacher_vocab_size = hf_model.config.vocab_size
+    if config.student_vocab == "full":
+        vocab = features.StudentVocab.full(teacher_vocab_size, tokenizer.pad_token_id,
+                                           tokenizer.unk_token_id)
+    else:
+        vocab = features.StudentVocab.from_ids(
+            itertools.chain([encoded["train"].input_ids],
+                            teacher_cache.read_field(train_paths + val_paths, "input_ids")),
+            tokenizer.pad_token_id, tokenizer.unk_token_id)
     student_id_table = vocab.lookup_table(teacher_vocab_size)
     student_ids = {name: student_id_table[e.input_ids] for name, e in encoded.items()}
     embeddings = student_lib.factorise_embeddings(
@@ -297,6 +304,12 @@ def _run(config, strategy):
                 config.word_emb_dim, config.bilstm_hidden_size, config.dropout_rate, embeddings)
 
     student = build()
+    if teacher_lib.is_last_layer(hf_model, config.teacher_layer):
+        # Stage 1 teaches the projection the teacher's last hidden states, which the teacher's
+        # classifier maps to its logits: the student's output layer starts as that classifier.
+        head = teacher_lib.classifier_weights(hf_model)
+        if head is not None:
+            student.get_layer("logits").set_weights(head)
     training.write_json_atomically(os.path.join(config.model_dir, "config.json"), {
         "options": dataclasses.asdict(config), "tags": data.tags,
         "student_vocab": tokenizer.convert_ids_to_tokens(vocab.teacher_ids.tolist()),
@@ -313,7 +326,7 @@ def _run(config, strategy):
         settings = stages.StageSettings(
             folder=os.path.join(config.model_dir, folder_name), strategy=strategy,
             batch_size=batch, epochs=config.distil_epochs, patience=config.patience,
-            learning_rate=config.distil_learning_rate,
+            learning_rate=config.distil_learning_rate, checkpoint_steps=config.checkpoint_steps,
             dev_f1=lambda model: _student_scores(model, student_ids["dev"], encoded["dev"],
                                                  data.dev, data.tags, batch)["mean_f1"])
         os.makedirs(settings.folder, exist_ok=True)

@@ -35,6 +35,7 @@ class StageSettings:
     epochs: int
     patience: int
     learning_rate: float
+    checkpoint_steps: int  # also checkpoint every this many batches (0: after epochs only)
     dev_f1: callable  # student -> dev F1, for choosing the best student
 
 
@@ -78,7 +79,7 @@ def run_sub_stage(name, student, fit_model, trainable, loss, train_data, val_dat
     keep_best = training.KeepBest(settings.patience, training.best_path(settings.folder, name))
     # Datasets yield (ids, target, mask): Keras' (x, y, sample_weight).
     training.fit_resumable(fit_model, settings.folder, name, keep_best, settings.epochs,
-                           x=train_data, validation_data=val_data, verbose=2)
+                           train_data, val_data, settings.checkpoint_steps)
     student_lib.set_trainable(student, student_lib.LAYERS_TOP_DOWN)
     training.save_weights_atomically(student, weights_path)
     record = {"name": name, "seconds": round(time.time() - started, 2),

@@ -89,6 +89,16 @@ def word_embeddings(hf_model):
     raise ValueError(f"No [{vocab_size}, E] word embedding matrix in {type(hf_model).__name__}.")
 
 
+def classifier_weights(hf_model):
+    """[kernel [H, C], bias [C]] of the teacher's token classifier (on its last layer), or None."""
+    classifier = getattr(hf_model, "classifier", None)
+    return classifier.get_weights() if classifier is not None else None
+
+
+def is_last_layer(hf_model, teacher_layer):
+    return teacher_layer in (-1, num_layers(hf_model))
+
+
 def num_layers(hf_model):
     config = hf_model.config
     return getattr(config, "num_hidden_layers", None) or config.n_layers
@@ -139,7 +149,7 @@ def predict_outputs(distiller, encoded, batch_size):
 
 
 def fine_tune(tagger, train, dev_f1, strategy, epochs, batch_size, learning_rate, patience,
-              folder):
+              folder, checkpoint_steps=0, seed=None):
     """Token-classification fine-tuning: linear warm-up then decay, early stopping on dev F1.
 
     Epoch checkpoints go to `folder`, so a killed fine-tuning resumes after its last epoch.
@@ -155,10 +165,11 @@ def fine_tune(tagger, train, dev_f1, strategy, epochs, batch_size, learning_rate
     os.makedirs(folder, exist_ok=True)
     keep_best = training.KeepBest(patience, training.best_path(folder, "fine_tuning"),
                                   score_fn=dev_f1)
-    training.fit_resumable(tagger, folder, "fine_tuning", keep_best, epochs,
-                           x=[train.input_ids, train.attention_mask], y=train.label_ids,
-                           sample_weight=train.label_mask, batch_size=batch_size, shuffle=True,
-                           verbose=2)
+    train_data = (tf.data.Dataset.from_tensor_slices(
+        ((train.input_ids, train.attention_mask), train.label_ids, train.label_mask))
+                  .shuffle(len(train), seed=seed).batch(batch_size))
+    training.fit_resumable(tagger, folder, "fine_tuning", keep_best, epochs, train_data, None,
+                           checkpoint_steps)
 
 
 def finish_fine_tuning(folder):

@@ -1,14 +1,17 @@
 """Resumable Keras training shared by teacher fine-tuning and the distillation stages.
 
-`fit_resumable` writes, after every epoch, the model's weights and the early-stopping state
-(`<name>.state.json`, written last, by rename), so a run killed at any moment resumes after the
-last finished epoch. The optimizer's moments restart on resume; its step count does not.
+`fit_resumable` writes, after every epoch and every `checkpoint_steps` batches, a checkpoint of
+the model and its optimizer (`<name>.ckpt-<n>.*`) and then the state naming it with the epoch,
+the batch and the early-stopping state (`<name>.state.json`, by rename), so a run killed at any
+moment resumes from the last checkpoint with the optimizer's moments and step count.
 """
 
+import glob
 import json
 import math
 import os
 
+import tensorflow as tf
 import tf_keras
 from absl import logging
 
@@ -31,7 +34,7 @@ def write_json_atomically(path, value):
 
 
 class KeepBest(tf_keras.callbacks.Callback):
-    """Early stopping that restores the best epoch's weights (kept on disk) at the end.
+    """Early stopping that keeps the best epoch's weights on disk (fit_resumable loads them).
 
     Monitors `logs[monitor]` (lower is better), or `score_fn()` (higher is better) when given.
     A non-finite loss stops training at once.
@@ -62,60 +65,121 @@ class KeepBest(tf_keras.callbacks.Callback):
             self.wait += 1
             self.model.stop_training = self.wait >= self.patience
 
-    def on_train_end(self, logs=None):
-        if self.best is not None:
-            self.model.load_weights(self.best_path)
 
+class Checkpointer(tf_keras.callbacks.Callback):
+    """Every `every_steps` batches and after each epoch: the model and its optimizer (moments and
+    step count) under a new checkpoint prefix, then the state JSON naming it, written by rename.
 
-class EpochCheckpoint(tf_keras.callbacks.Callback):
-    """After each epoch: last weights, then the state that says which epoch they belong to."""
+    The state is the commit: a run killed while a checkpoint is written finds the previous one.
+    """
 
-    def __init__(self, keep_best, last_path, state_path):
+    def __init__(self, keep_best, folder, name, every_steps, state=None):
         super().__init__()
-        self.keep_best, self.last_path, self.state_path = keep_best, last_path, state_path
+        self.keep_best, self.folder, self.name = keep_best, folder, name
+        self.every_steps = every_steps
+        self.serial = state["serial"] if state else 0
+        self.batches_done = state["batches_done"] if state else 0  # in the epoch being resumed
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        done = self.batches_done + batch + 1
+        if not self.every_steps or done % self.every_steps:
+            return
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.keep_best.non_finite = f"loss = {loss} at epoch {self.epoch + 1}, batch {done}"
+            self.model.stop_training = True
+            return
+        self._save(epoch=self.epoch, batches_done=done, stopped=False)
+        logging.info("%s: epoch %d, batch %d, loss %.4f: checkpoint written", self.name,
+                     self.epoch + 1, done, loss if loss is not None else float("nan"))
 
     def on_epoch_end(self, epoch, logs=None):
+        self.batches_done = 0
         if self.keep_best.non_finite:
             return  # keep the last good checkpoint
-        save_weights_atomically(self.model, self.last_path)
-        write_json_atomically(self.state_path, {
-            "epoch": epoch, "best": self.keep_best.best, "wait": self.keep_best.wait,
-            "stopped": bool(self.model.stop_training),
+        self._save(epoch=epoch + 1, batches_done=0, stopped=bool(self.model.stop_training))
+
+    def _save(self, epoch, batches_done, stopped):
+        self.serial += 1
+        prefix = tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer).write(
+            os.path.join(self.folder, f"{self.name}.ckpt-{self.serial}"))
+        write_json_atomically(_state_path(self.folder, self.name), {
+            "checkpoint": os.path.basename(prefix), "serial": self.serial, "epoch": epoch,
+            "batches_done": batches_done, "best": self.keep_best.best,
+            "wait": self.keep_best.wait, "stopped": stopped,
             "optimizer_step": int(self.model.optimizer.iterations.numpy())})
+        _remove_checkpoint_files(self.folder, self.name, keep=os.path.basename(prefix))
 
 
-def fit_resumable(model, folder, name, keep_best, epochs, **fit_kwargs):
-    """model.fit with early stopping, resuming after the last epoch checkpointed under `name`."""
-    state_path = os.path.join(folder, f"{name}.state.json")
-    last_path = os.path.join(folder, f"{name}.last.h5")
-    initial_epoch = 0
-    if os.path.exists(state_path):
-        with open(state_path, encoding="utf-8") as f:
-            state = json.load(f)
-        model.load_weights(last_path)
-        keep_best.best, keep_best.wait = state["best"], state["wait"]
-        model.optimizer.iterations.assign(state["optimizer_step"])  # learning-rate schedules
-        initial_epoch = epochs if state["stopped"] else state["epoch"] + 1
-        logging.info("%s: resuming after epoch %d from %s", name, state["epoch"] + 1, last_path)
-    if initial_epoch < epochs:
-        model.fit(epochs=epochs, initial_epoch=initial_epoch,
-                  callbacks=[keep_best, EpochCheckpoint(keep_best, last_path, state_path)],
-                  **fit_kwargs)
-    elif keep_best.best is not None:
+def fit_resumable(model, folder, name, keep_best, epochs, train_data, validation_data,
+                  checkpoint_steps=0, verbose=2, extra_callbacks=()):
+    """model.fit on a tf.data dataset with early stopping and checkpoints (every epoch, and
+    every `checkpoint_steps` batches when > 0), resuming from the last one under `name`.
+
+    A run resumed mid-epoch trains that epoch's remaining number of batches; with a reshuffled
+    dataset they may hold other examples than the ones the killed run would have seen.
+    """
+    state = _load_state(model, folder, name, keep_best)
+    checkpointer = Checkpointer(keep_best, folder, name, checkpoint_steps, state)
+    callbacks = [keep_best, checkpointer, *extra_callbacks]
+    epoch = state["epoch"] if state else 0
+    if state and state["stopped"]:
+        epoch = epochs
+    if epoch < epochs and state and state["batches_done"]:
+        # Finish the interrupted epoch first, then go on with whole epochs.
+        model.fit(train_data.skip(state["batches_done"]), epochs=epoch + 1, initial_epoch=epoch,
+                  validation_data=validation_data, callbacks=callbacks, verbose=verbose)
+        epoch = epochs if model.stop_training else epoch + 1
+    if epoch < epochs and not keep_best.non_finite:
+        model.fit(train_data, epochs=epochs, initial_epoch=epoch,
+                  validation_data=validation_data, callbacks=callbacks, verbose=verbose)
+    if keep_best.best is not None:
         model.load_weights(keep_best.best_path)
     if keep_best.non_finite:
         raise NonFiniteLossError(
             f"{name}: {keep_best.non_finite}. Training stopped; the last good checkpoint "
-            f"{last_path} is intact. Lower the learning rate (or check the data) and rerun "
-            "with the same --model_dir to resume.")
+            f"({_state_path(folder, name)}) is intact. Lower the learning rate (or check the "
+            "data) and rerun with the same --model_dir to resume.")
+
+
+def _state_path(folder, name):
+    return os.path.join(folder, f"{name}.state.json")
+
+
+def _load_state(model, folder, name, keep_best):
+    """Restores model, optimizer and early-stopping state from the last checkpoint, if any."""
+    path = _state_path(folder, name)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        state = json.load(f)
+    with model.distribute_strategy.scope():
+        model.optimizer.build(model.trainable_variables)  # slots exist before they are read
+    tf.train.Checkpoint(model=model, optimizer=model.optimizer).read(
+        os.path.join(folder, state["checkpoint"])).assert_existing_objects_matched()
+    keep_best.best, keep_best.wait = state["best"], state["wait"]
+    logging.info("%s: resuming at epoch %d, batch %d, from %s", name, state["epoch"] + 1,
+                 state["batches_done"], state["checkpoint"])
+    return state
+
+
+def _remove_checkpoint_files(folder, name, keep=None):
+    for path in glob.glob(os.path.join(folder, f"{name}.ckpt-*")):
+        if keep is None or not os.path.basename(path).startswith(keep + "."):
+            os.remove(path)
 
 
 def remove_checkpoints(folder, name):
     """Drops the per-epoch files of a finished fit."""
-    for suffix in (".state.json", ".last.h5", ".best.h5"):
+    for suffix in (".state.json", ".best.h5"):
         path = os.path.join(folder, name + suffix)
         if os.path.exists(path):
             os.remove(path)
+    _remove_checkpoint_files(folder, name)
 
 
 def best_path(folder, name):
