@@ -65,10 +65,11 @@ flags.DEFINE_integer("ft_epochs", 10, "Teacher fine-tuning epochs (early stoppin
 flags.DEFINE_float("ft_learning_rate", 1e-4, "Teacher fine-tuning peak learning rate.")
 
 # === Student and distillation ===
-flags.DEFINE_enum("student_vocab", "seen", ["seen", "full"],
-                  "The student's word pieces: 'seen' those of the train and transfer sets "
-                  "(others become [UNK]), 'full' the teacher's whole vocabulary (a larger "
-                  "embedding; unseen words keep their factorised teacher embedding).")
+flags.DEFINE_enum("student_vocab", "full", ["full", "seen"],
+                  "The student's word pieces: 'full' the teacher's whole vocabulary (words "
+                  "unseen in training keep their factorised teacher embedding), 'seen' only "
+                  "those of the train and transfer sets (a smaller embedding; others become "
+                  "[UNK], e.g. for teachers with a 250k vocabulary).")
 flags.DEFINE_integer("word_emb_dim", 100,
                      "Student word embedding size (the teacher's embeddings, factorised).")
 flags.DEFINE_integer("bilstm_hidden_size", 128, "Student LSTM units per direction.")

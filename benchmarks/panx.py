@@ -45,12 +45,12 @@ RECIPE_DEFAULTS = {
     "ft_batch_size": 16,
     "ft_epochs": 2,
     "ft_learning_rate": 1e-4,
-    "student_vocab": "seen",
+    "student_vocab": "full",
     "word_emb_dim": 100,
     "bilstm_hidden_size": 128,
     "dropout_rate": 0.1,
     "distil_batch_size": 32,
-    "distil_epochs": 4,
+    "distil_epochs": 3,
     "distil_learning_rate": 1e-3,
     "logits_loss": "mse",
     "temperature": 1.0,
@@ -319,11 +319,10 @@ def define_panx_flags():
                          "Labeled train sentences per language: the first N of train-<lang>.tsv.")
     flags.DEFINE_integer("dev_per_language", 500,
                          "Dev sentences per language (the first N), for model selection only.")
-    flags.DEFINE_integer("test_per_language", 1000,
+    flags.DEFINE_integer("test_per_language", 0,
                          "Test sentences per language (the first N); 0: the full test split "
-                         "(10,000 for most languages: ~40 minutes of teacher inference alone on "
-                         "2 shared cores, so the default caps it).")
-    flags.DEFINE_integer("transfer_per_language", 1000,
+                         "(10,000 for most languages).")
+    flags.DEFINE_integer("transfer_per_language", 5000,
                          "Unlabeled transfer sentences per language: the train sentences after "
                          "the labeled ones, tags dropped. 0: no transfer set is possible, use >0.")
     flags.DEFINE_string("model_dir", "benchmarks/out/panx", "Pipeline output folder.")

@@ -59,6 +59,7 @@ def test_config_json_records_flags_tags_and_vocab(trained_run):
     assert saved["tags"][0] == "O" and len(saved["tags"]) == 7
     assert saved["student_vocab"][:2] == ["[PAD]", "[UNK]"]
     assert "paris" in saved["student_vocab"]
+    assert len(saved["student_vocab"]) == saved["teacher_vocab_size"]  # --student_vocab=full
 
 
 def test_script_resumes_without_retraining(trained_run):

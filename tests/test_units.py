@@ -71,6 +71,12 @@ def test_student_vocab_maps_unseen_pieces_to_unknown():
     assert vocab.to_student_ids(np.array([[0, 9, 5, 1]]), 12).tolist() == [[0, 4, 1, 1]]
 
 
+def test_full_student_vocab_keeps_every_teacher_piece():
+    vocab = features.StudentVocab.full(6, pad_id=0, unk_id=3)
+    assert vocab.teacher_ids.tolist() == [0, 3, 1, 2, 4, 5]
+    assert vocab.to_student_ids(np.array([[0, 1, 3, 5]]), 6).tolist() == [[0, 2, 1, 5]]
+
+
 def test_masked_losses_ignore_padding():
     teacher = tf.constant([[[1.0, 2.0], [5.0, 5.0]]])
     student = tf.constant([[[1.0, 2.0], [0.0, 0.0]]])

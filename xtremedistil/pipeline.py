@@ -54,7 +54,7 @@ class Config:
     pt_teacher: str = "auto"
     pt_teacher_checkpoint: str = ""
     teacher_layer: int = -1
-    student_vocab: str = "seen"
+    student_vocab: str = "full"
     word_emb_dim: int = 100
     bilstm_hidden_size: int = 128
     dropout_rate: float = 0.1
