@@ -55,8 +55,8 @@ def is_chief():
 
 def barrier(strategy):
     """Blocks until every worker gets here (a collective all-reduce of one number)."""
-    strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)),
-                    axis=None)
+    tf.function(lambda: strategy.reduce(
+        tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None))()
 
 
 @contextlib.contextmanager
@@ -70,6 +70,9 @@ def worker_model_dir(model_dir, strategy):
     workers resume from the same point. Resuming therefore needs model_dir on a file system
     every worker sees; a fresh run does not.
     """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        yield model_dir
+        return
     if is_chief():
         barrier(strategy)
         yield model_dir
