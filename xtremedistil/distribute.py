@@ -1,6 +1,7 @@
 """tf.distribute strategies by name, and what each worker of a multi-worker run may write."""
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -19,9 +20,15 @@ def split_cpu(num_devices):
             cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
 
 
+@functools.lru_cache(maxsize=None)
 def make_strategy(name):
     """'mirrored': all GPUs, else all logical CPUs, of this machine; 'multi_worker': the same on
-    every worker of the cluster in the TF_CONFIG environment variable; 'default': none."""
+    every worker of the cluster in the TF_CONFIG environment variable; 'default': none.
+
+    One strategy per name and process: two strategies over the same devices would reuse the
+    same collective instance keys, and TensorFlow caches a key's shape (a second run in one
+    process then fails with "Shape mismatch in the collective instance").
+    """
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
