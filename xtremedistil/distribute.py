@@ -43,9 +43,13 @@ def make_strategy(name):
     raise ValueError(f"--strategy={name}: expected one of {', '.join(STRATEGIES)}.")
 
 
+def _tf_config():
+    return json.loads(os.environ.get("TF_CONFIG") or "{}")
+
+
 def task():
     """(task type, index) of this process in TF_CONFIG; ('chief', 0) without a cluster."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    config = _tf_config()
     if not config.get("task"):
         return "chief", 0
     return config["task"]["type"], int(config["task"].get("index", 0))
@@ -56,8 +60,7 @@ def is_chief():
     task_type, index = task()
     if task_type == "chief":
         return True
-    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
-    return task_type == "worker" and index == 0 and "chief" not in cluster
+    return task_type == "worker" and index == 0 and "chief" not in _tf_config().get("cluster", {})
 
 
 def barrier(strategy):

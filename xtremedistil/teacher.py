@@ -95,8 +95,17 @@ def classifier_weights(hf_model):
     return classifier.get_weights() if classifier is not None else None
 
 
+def resolve_layer(hf_model, teacher_layer):
+    """The index of `teacher_layer` in hidden_states (0 embeddings, -1 the last layer)."""
+    layers = num_layers(hf_model)
+    layer = layers if teacher_layer == -1 else teacher_layer
+    if not 0 <= layer <= layers:
+        raise ValueError(f"--teacher_layer={teacher_layer}: the teacher has layers 0..{layers}.")
+    return layer
+
+
 def is_last_layer(hf_model, teacher_layer):
-    return teacher_layer in (-1, num_layers(hf_model))
+    return resolve_layer(hf_model, teacher_layer) == num_layers(hf_model)
 
 
 def num_layers(hf_model):
@@ -110,10 +119,7 @@ def keras_models(hf_model, seq_len, teacher_layer):
     tagger returns logits [B, T, C]; distiller returns (hidden states of `teacher_layer` [B, T, H],
     logits [B, T, C]). Layer 0 is the embedding output; -1 means the last layer.
     """
-    layers = num_layers(hf_model)
-    layer = layers if teacher_layer == -1 else teacher_layer
-    if not 0 <= layer <= layers:
-        raise ValueError(f"--teacher_layer={teacher_layer}: the teacher has layers 0..{layers}.")
+    layer = resolve_layer(hf_model, teacher_layer)
     input_ids = tf_keras.Input((seq_len,), dtype=tf.int32, name="input_ids")
     attention_mask = tf_keras.Input((seq_len,), dtype=tf.int32, name="attention_mask")
     outputs = hf_model(input_ids=input_ids, attention_mask=attention_mask,
@@ -152,7 +158,8 @@ def fine_tune(tagger, train, dev_f1, strategy, epochs, batch_size, learning_rate
               folder, checkpoint_steps=0, seed=None):
     """Token-classification fine-tuning: linear warm-up then decay, early stopping on dev F1.
 
-    Epoch checkpoints go to `folder`, so a killed fine-tuning resumes after its last epoch.
+    Checkpoints (every epoch and every `checkpoint_steps` batches) go to `folder`, so a killed
+    fine-tuning resumes from the last one.
     """
     steps = -(-len(train) // batch_size) * epochs
     with strategy.scope():
