@@ -103,6 +103,22 @@ def test_resume_mid_epoch_trains_the_remaining_batches(tmp_path):
     assert len(glob.glob(str(tmp_path / "fit.ckpt-*.index"))) == 1  # older ones removed
 
 
+def test_resume_after_a_kill_while_a_checkpoint_was_written(tmp_path):
+    x, y = regression_data()
+    fit(small_model(), tmp_path, 1, x, y)
+    # What SIGKILL during tf.train.Checkpoint.write leaves: the next prefix's temp directory
+    # with a half-written file under a name the next write does not reuse, so TF keeps the
+    # directory after that write.
+    serial = state(tmp_path)["serial"]
+    partial = tmp_path / f"fit.ckpt-{serial + 1}_temp"
+    partial.mkdir()
+    (partial / "part-00000-of-00001.data-00000-of-00001.tempstate123").write_bytes(b"cut off")
+    fit(small_model(), tmp_path, 3, x, y)
+    assert state(tmp_path)["epoch"] == 3
+    assert sorted(p.name for p in tmp_path.glob("fit.ckpt-*")) == [
+        f"fit.ckpt-{serial + 2}.data-00000-of-00001", f"fit.ckpt-{serial + 2}.index"]
+
+
 def test_sigkill_mid_stage_then_resume_completes(tmp_path):
     # Short training: this test checks resuming, not quality.
     # Checkpoints every 3 batches: the kill lands mid-epoch.

@@ -10,6 +10,7 @@ import glob
 import json
 import math
 import os
+import shutil
 
 import tensorflow as tf
 import tf_keras
@@ -168,8 +169,14 @@ def _load_state(model, folder, name, keep_best):
 
 
 def _remove_checkpoint_files(folder, name, keep=None):
+    """Removes the checkpoints under `name` but `keep`, with the `<prefix>_temp` directories a
+    run killed while writing one leaves behind."""
     for path in glob.glob(os.path.join(folder, f"{name}.ckpt-*")):
-        if keep is None or not os.path.basename(path).startswith(keep + "."):
+        if keep is not None and os.path.basename(path).startswith(keep + "."):
+            continue
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
             os.remove(path)
 
 
