@@ -138,7 +138,9 @@ def test_sigkill_mid_stage_then_resume_completes(tmp_path):
     process.wait()
     log.close()
     assert not os.path.exists(os.path.join(config.model_dir, "metrics.json"))
-    assert not glob.glob(os.path.join(student, "*.tmp*"))
+    for path in glob.glob(os.path.join(student, "*.state.json")):  # committed state is whole
+        with open(path, encoding="utf-8") as f:
+            assert json.load(f)["checkpoint"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900,
                             check=False)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -149,4 +151,5 @@ def test_sigkill_mid_stage_then_resume_completes(tmp_path):
         metrics = json.load(f)
     assert len(metrics["stages"]) == 11
     assert sorted(metrics["student"]["per_language"]) == ["xx", "yy", "zz"]
-    assert not glob.glob(os.path.join(student, "*.state.json"))
+    assert not glob.glob(os.path.join(student, "*.state.json*"))
+    assert not glob.glob(os.path.join(student, "*.tmp*"))  # nor temp files the kill left

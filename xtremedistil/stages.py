@@ -69,6 +69,7 @@ def run_sub_stage(name, student, fit_model, trainable, loss, train_data, val_dat
     if record is not None:
         logging.info("stage %s: done in an earlier run, loading its weights.", name)
         student.load_weights(weights_path)
+        training.remove_checkpoints(settings.folder, name)  # if killed before it was
         return record
     logging.info("stage %s: training %s", name, ", ".join(trainable))
     started = time.time()

@@ -181,8 +181,8 @@ def _remove_checkpoint_files(folder, name, keep=None):
 
 
 def remove_checkpoints(folder, name):
-    """Drops the per-epoch files of a finished fit."""
-    for suffix in (".state.json", ".best.h5"):
+    """Drops the per-epoch files of a finished fit, with temp files a killed run left."""
+    for suffix in (".state.json", ".state.json.tmp", ".best.h5", ".best.tmp.h5"):
         path = os.path.join(folder, name + suffix)
         if os.path.exists(path):
             os.remove(path)
