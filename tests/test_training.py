@@ -96,6 +96,7 @@ def test_resume_mid_epoch_trains_the_remaining_batches(tmp_path):
         fit(small_model(), tmp_path, 3, x, y, checkpoint_steps=2, callbacks=[StopAfter(8)])
     # Killed at epoch 2, batch 3: the last checkpoint is epoch 2 after 2 batches.
     assert (state(tmp_path)["epoch"], state(tmp_path)["batches_done"]) == (1, 2)
+    assert state(tmp_path)["name"] == "fit"
     assert state(tmp_path)["optimizer_step"] == 7
     fit(small_model(), tmp_path, 3, x, y, checkpoint_steps=2)
     assert state(tmp_path)["epoch"] == 3

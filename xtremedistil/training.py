@@ -109,8 +109,8 @@ class Checkpointer(tf_keras.callbacks.Callback):
         prefix = tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer).write(
             os.path.join(self.folder, f"{self.name}.ckpt-{self.serial}"))
         write_json_atomically(_state_path(self.folder, self.name), {
-            "checkpoint": os.path.basename(prefix), "serial": self.serial, "epoch": epoch,
-            "batches_done": batches_done, "best": self.keep_best.best,
+            "name": self.name, "checkpoint": os.path.basename(prefix), "serial": self.serial,
+            "epoch": epoch, "batches_done": batches_done, "best": self.keep_best.best,
             "wait": self.keep_best.wait, "stopped": stopped,
             "optimizer_step": int(self.model.optimizer.iterations.numpy())})
         _remove_checkpoint_files(self.folder, self.name, keep=os.path.basename(prefix))
