@@ -170,18 +170,16 @@ def main(argv):
     pipeline.run(pipeline.Config(**options))
     if not distribute.is_chief():
         return  # the chief exports
-    try:
-        export.export_all(FLAGS.model_dir, FLAGS.export_name, FLAGS.export_version)
-    except export.UnsupportedTokenizerError as error:  # e.g. BPE / SentencePiece teachers
-        logging.warning("export skipped: %s", error)
+    export.export_all(FLAGS.model_dir, FLAGS.export_name, FLAGS.export_version)
 
 
 def run_main(argv):
     """main, with input and training faults reported as one clear line instead of a traceback."""
-    from xtremedistil import data, training  # pylint: disable=import-outside-toplevel
+    from xtremedistil import data, export, training  # pylint: disable=import-outside-toplevel
     try:
         main(argv)
-    except (data.DataError, training.NonFiniteLossError) as error:
+    except (data.DataError, training.NonFiniteLossError,
+            export.UnsupportedTokenizerError) as error:
         logging.error("%s", error)
         sys.exit(f"error: {error}")
 

@@ -8,9 +8,11 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+import transformers
 
+from tests.conftest import tiny_config
 from xtremedistil import data as data_lib
-from xtremedistil import evaluate, export, features, predict
+from xtremedistil import evaluate, export, features, pipeline, predict, synthetic
 from xtremedistil import student as student_lib
 from xtremedistil import teacher as teacher_lib
 from xtremedistil.data import Sentence
@@ -189,6 +191,35 @@ def test_non_wordpiece_teacher_is_refused(tmp_path):
         export.read_wordpiece_settings(str(tmp_path))
     with pytest.raises(export.UnsupportedTokenizerError, match="vocab.txt"):
         export.read_wordpiece_settings(str(tmp_path / "missing"))
+
+
+def test_non_wordpiece_teacher_exports_tflite_with_its_tokenizer(tmp_path):
+    teacher = synthetic.write_tiny_roberta(tmp_path / "tiny_roberta")
+    config = tiny_config(tmp_path, pt_teacher_checkpoint=str(teacher), ft_epochs=2,
+                         distil_epochs=1, baseline=False)
+    pipeline.run(config)
+    paths = export.export_all(config.model_dir)
+    assert paths["saved_model"] is None  # its tokenizer cannot run in the graph
+    assert not os.path.exists(os.path.join(config.model_dir, "export", "saved_model"))
+    with pytest.raises(export.UnsupportedTokenizerError, match="predict"):
+        predict.load_tagger(config.model_dir)
+    # An app's path: the exported teacher tokenizer, then vocab.txt, then the fp32 file.
+    run, sidecar, folder = export.read_trained_run(config.model_dir), paths["tflite"], paths["tflite_dir"]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        os.path.join(folder, sidecar["teacher_tokenizer"]))
+    vocab = {piece: i for i, piece in enumerate(predict.read_lines(
+        os.path.join(folder, sidecar["vocab"])))}
+    assert tokenizer.convert_ids_to_tokens(0) == "<s>" and sidecar["cls_id"] == vocab["<s>"]
+    sentences = data_lib.read_labeled_file(
+        os.path.join(run.options["task"], "test.tsv")).sentences[:6]
+    pieces = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True,
+                       truncation=True, max_length=run.seq_len, padding="max_length")
+    ids = np.asarray([[vocab.get(p, sidecar["unk_id"]) for p in tokenizer.convert_ids_to_tokens(row)]
+                      for row in pieces["input_ids"]], np.int32)
+    np.testing.assert_array_equal(ids, encode_like_training(run, sentences)[0])
+    interpreter = export.tflite_interpreter(os.path.join(folder, export.TFLITE_FILES["fp32"]))
+    np.testing.assert_allclose(export.tflite_logits(interpreter, ids),
+                               export.load_student(run).predict(ids, verbose=0), atol=1e-4)
 
 
 # === TFLite ===

@@ -10,6 +10,8 @@ Everything is written under `model_dir/export/`:
   tflite/student_fp16.tflite       the same with float16 weights
   tflite/student_int8.tflite       int8 (full-integer or dynamic range, see the sidecar)
   tflite/vocab.txt, teacher_vocab.txt, labels.txt, student_tflite.json (the sidecar)
+  (teacher_tokenizer/ instead of teacher_vocab.txt, and no SavedModel, for teachers whose
+  tokenizer is not BERT WordPiece: BPE, SentencePiece)
 
 The SavedModel tokenises in the graph exactly as training did (`features.encode`: the teacher's
 HF fast tokenizer with `is_split_into_words=True`), so it needs only TensorFlow and
@@ -569,10 +571,11 @@ def _transfer_ids(run, limit):
         data_lib.iter_transfer_file(path, encoding=run.options.get("encoding", "utf-8")), limit))
     if not sentences:
         return None, None
-    encoded = features.encode(sentences, teacher_lib.load_tokenizer(run.teacher_dir),
-                              run.seq_len)
-    settings = read_wordpiece_settings(run.teacher_dir, run.do_lower_case)
-    lookup = student_id_lookup(settings, run.student_vocab, run.teacher_vocab_size)
+    tokenizer = teacher_lib.load_tokenizer(run.teacher_dir)
+    encoded = features.encode(sentences, tokenizer, run.seq_len)
+    vocab = features.StudentVocab(
+        np.asarray(tokenizer.convert_tokens_to_ids(run.student_vocab), np.int32))
+    lookup = vocab.lookup_table(max(run.teacher_vocab_size, len(tokenizer)))
     return lookup[encoded.input_ids], encoded.label_mask
 
 
@@ -612,6 +615,11 @@ def _int8_model(run, static_saved_model, keras_student, calibration=200, check=2
     return convert_tflite(static_saved_model, "dynamic_range"), record
 
 
+_RECIPE_TAIL = (
+    "The tag of a word is argmax of the logits at its first piece (labels.txt, line = tag id); "
+    "words cut off by seq_len get 'O'. Reset the interpreter's variable tensors before every "
+    "sentence (Python reset_all_variables(), Java resetVariableTensors()): the fused LSTM ops "
+    "keep the previous sentence's state in them.")
 TOKENISATION_RECIPE = (
     "Split the sentence at whitespace into words. Tokenise each word on its own with the "
     "teacher's BERT WordPiece tokenizer (teacher_vocab.txt; lower-case and strip accents if "
@@ -619,15 +627,47 @@ TOKENISATION_RECIPE = (
     "over 100 characters become [UNK]); a word with no piece at all becomes [UNK]. Map each "
     "piece string to its line number in vocab.txt (the student id), or to unk_id when absent. "
     "Input = [cls_id] + the first seq_len - 2 pieces + [sep_id], padded with pad_id to seq_len. "
-    "The tag of a word is argmax of the logits at its first piece (labels.txt, line = tag id); "
-    "words cut off by seq_len get 'O'. Reset the interpreter's variable tensors before every "
-    "sentence (Python reset_all_variables(), Java resetVariableTensors()): the fused LSTM ops "
-    "keep the previous sentence's state in them.")
+    + _RECIPE_TAIL)
+TEACHER_TOKENIZER_RECIPE = (
+    "Split the sentence at whitespace into words and tokenise them with the teacher's own "
+    "tokenizer in teacher_tokenizer/ (Hugging Face tokenizers: tokenizer(words, "
+    "is_split_into_words=True, truncation=True, max_length=seq_len, padding='max_length'), "
+    "which adds its special pieces); a word with no piece at all becomes the unknown piece. "
+    "Map each teacher piece to its line number in vocab.txt (the student id), or to unk_id "
+    "when absent. " + _RECIPE_TAIL)
 
 
 def _write_lines(path, lines):
     with open(path, "w", encoding="utf-8") as f:
         f.write("".join(f"{line}\n" for line in lines))
+
+
+def _tokenisation_sidecar(run, tflite_dir):
+    """Sidecar fields on making student ids: BERT WordPiece settings and teacher_vocab.txt, or,
+    for other teachers (BPE, SentencePiece), the teacher's tokenizer in teacher_tokenizer/."""
+    ids = {piece: i for i, piece in enumerate(run.student_vocab)}
+    try:
+        settings = read_wordpiece_settings(run.teacher_dir, run.do_lower_case)
+    except UnsupportedTokenizerError:
+        from xtremedistil import teacher as teacher_lib  # pylint: disable=import-outside-toplevel
+        tokenizer = teacher_lib.load_tokenizer(run.teacher_dir)
+        tokenizer.save_pretrained(os.path.join(tflite_dir, "teacher_tokenizer"))
+        special = (tokenizer.pad_token, tokenizer.unk_token, tokenizer.cls_token,
+                   tokenizer.sep_token)
+        tokenisation = {"teacher_tokenizer": "teacher_tokenizer",
+                        "tokenisation": TEACHER_TOKENIZER_RECIPE}
+    else:
+        special = (settings.pad_token, settings.unk_token, settings.cls_token,
+                   settings.sep_token)
+        shutil.copyfile(os.path.join(run.teacher_dir, "vocab.txt"),
+                        os.path.join(tflite_dir, "teacher_vocab.txt"))
+        tokenisation = {"do_lower_case": settings.lowercase,
+                        "strip_accents": settings.strip_accents,
+                        "max_chars_per_word": settings.max_chars_per_word,
+                        "teacher_vocab": "teacher_vocab.txt", "tokenisation": TOKENISATION_RECIPE}
+    pad, unk, cls, sep = special
+    return {"pad_id": ids.get(pad, 0), "unk_id": ids.get(unk, 1), "cls_id": ids.get(cls, 1),
+            "sep_id": ids.get(sep, 1), **tokenisation}
 
 
 def export_tflite(run, tflite_dir, keras_student=None):
@@ -650,12 +690,8 @@ def export_tflite(run, tflite_dir, keras_student=None):
             raise RuntimeError(f"{path} needs non-builtin ops {ops}; it would not run on the "
                                "plain TFLite runtime.")
         files[TFLITE_FILES[key]] = dict(record, bytes=len(flat), ops=ops)
-    settings = read_wordpiece_settings(run.teacher_dir, run.do_lower_case)
-    ids = {piece: i for i, piece in enumerate(run.student_vocab)}
     _write_lines(os.path.join(tflite_dir, "vocab.txt"), run.student_vocab)
     _write_lines(os.path.join(tflite_dir, "labels.txt"), run.tags)
-    shutil.copyfile(os.path.join(run.teacher_dir, "vocab.txt"),
-                    os.path.join(tflite_dir, "teacher_vocab.txt"))
     interpreter = tflite_interpreter(model_content=models["fp32"][0])
     signature = interpreter.get_signature_list()
     input_detail = interpreter.get_input_details()[0]
@@ -668,12 +704,8 @@ def export_tflite(run, tflite_dir, keras_student=None):
                    "dtype": "float32", "shape": [int(d) for d in output_detail["shape"]]},
         "signatures": {k: {"inputs": v["inputs"], "outputs": v["outputs"]}
                        for k, v in signature.items()},
-        "pad_id": ids.get(settings.pad_token, 0), "unk_id": ids.get(settings.unk_token, 1),
-        "cls_id": ids.get(settings.cls_token, 1), "sep_id": ids.get(settings.sep_token, 1),
-        "do_lower_case": settings.lowercase, "strip_accents": settings.strip_accents,
-        "max_chars_per_word": settings.max_chars_per_word, "outside_tag": OUTSIDE_TAG,
-        "vocab": "vocab.txt", "teacher_vocab": "teacher_vocab.txt", "labels": "labels.txt",
-        "tokenisation": TOKENISATION_RECIPE, "files": files,
+        "outside_tag": OUTSIDE_TAG, "vocab": "vocab.txt", "labels": "labels.txt",
+        **_tokenisation_sidecar(run, tflite_dir), "files": files,
     }
     with open(os.path.join(tflite_dir, "student_tflite.json"), "w", encoding="utf-8") as f:
         json.dump(sidecar, f, indent=1, ensure_ascii=False)
@@ -686,16 +718,24 @@ def export_all(model_dir, name="student", version=1):
     """Exports a trained model_dir: SavedModel (+ TF Serving config) and TFLite files.
 
     Returns {"saved_model": dir, "serving_config": path, "tflite_dir": dir, "tflite": sidecar}.
-    Raises UnsupportedTokenizerError, before writing anything, if the teacher's tokenizer is
-    not BERT WordPiece.
+    The SavedModel tokenises in the graph, which needs a BERT WordPiece teacher: for others
+    (BPE, SentencePiece) it is skipped with a warning (saved_model and serving_config None),
+    and the TFLite files carry the teacher's tokenizer instead.
     """
     run = read_trained_run(model_dir)
-    read_wordpiece_settings(run.teacher_dir, run.do_lower_case)  # fail early
     student = load_student(run)
     export_root = os.path.join(model_dir, "export")
-    saved_model = export_saved_model(run, saved_model_dir(model_dir, name, version), student)
-    serving_config = write_serving_config(os.path.join(export_root, "saved_model"), name)
-    logging.info("export: SavedModel in %s, TF Serving config %s", saved_model, serving_config)
+    saved_model = serving_config = None
+    try:
+        read_wordpiece_settings(run.teacher_dir, run.do_lower_case)
+    except UnsupportedTokenizerError as error:
+        logging.warning("export: SavedModel skipped, its in-graph tokenizer needs BERT "
+                        "WordPiece: %s", error)
+    else:
+        saved_model = export_saved_model(run, saved_model_dir(model_dir, name, version), student)
+        serving_config = write_serving_config(os.path.join(export_root, "saved_model"), name)
+        logging.info("export: SavedModel in %s, TF Serving config %s", saved_model,
+                     serving_config)
     tflite_dir = os.path.join(export_root, "tflite")
     sidecar = export_tflite(run, tflite_dir, student)
     logging.info("export: TFLite files in %s (%s)", tflite_dir, ", ".join(

@@ -31,6 +31,11 @@ def load_tagger(model_dir, name="student"):
     if path is None:
         export.export_all(model_dir, name)
         path = latest_saved_model(model_dir, name)
+    if path is None:  # export_all skips the SavedModel of non-WordPiece teachers
+        raise export.UnsupportedTokenizerError(
+            f"--model_dir={model_dir} has no SavedModel: its teacher's tokenizer is not BERT "
+            "WordPiece, which --mode=predict needs (it tags through the SavedModel). Use the "
+            "TFLite files in export/tflite/ with the teacher's tokenizer instead.")
     return tf.saved_model.load(path).signatures[export.SERVING_SIGNATURE]
 
 

@@ -70,3 +70,28 @@ def write_tiny_bert(folder, hidden=32, layers=2, seed=0):
     return folder
 
 
+def write_tiny_roberta(folder, hidden=32, layers=2, seed=0):
+    """A random-weight RoBERTa checkpoint with a byte-level BPE tokenizer learnt on the task's
+    words: a teacher whose tokenizer is not WordPiece."""
+    import tokenizers  # pylint: disable=import-outside-toplevel
+    import torch  # pylint: disable=import-outside-toplevel
+    import transformers  # pylint: disable=import-outside-toplevel
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    words = sorted({w for spans in ENTITIES.values() for span in spans for w in span}
+                   | set(FILLERS))
+    bpe = tokenizers.ByteLevelBPETokenizer()
+    bpe.train_from_iterator([" ".join(words)] * 10, vocab_size=400,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(folder))
+    tokenizer = transformers.RobertaTokenizerFast(str(folder / "vocab.json"),
+                                                  str(folder / "merges.txt"))
+    tokenizer.save_pretrained(folder)
+    config = transformers.RobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=66)
+    torch.manual_seed(seed)
+    transformers.RobertaModel(config).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
