@@ -50,13 +50,18 @@ def write_task(folder, seed=0, sizes=(("train", 300), ("dev", 60), ("test", 90))
     return folder
 
 
+def task_words():
+    """Every word the synthetic task uses, sorted."""
+    return sorted({w for spans in ENTITIES.values() for span in spans for w in span}
+                  | set(FILLERS))
+
+
 def write_tiny_bert(folder, hidden=32, layers=2, seed=0):
     """A random-weight BERT checkpoint in the real one's layout: config, vocab, safetensors."""
     import torch  # pylint: disable=import-outside-toplevel
     import transformers  # pylint: disable=import-outside-toplevel
     folder = pathlib.Path(folder)
-    words = sorted({w for spans in ENTITIES.values() for span in spans for w in span}
-                   | set(FILLERS))
+    words = task_words()
     pieces = sorted({"##" + c for c in "abcdefghijklmnopqrstuvwxyz"} | set("abcdefghijklmnopqrstuvwxyz.,"))
     vocab = SPECIAL + words + [p for p in pieces if p not in words]
     folder.mkdir(parents=True, exist_ok=True)
@@ -78,8 +83,7 @@ def write_tiny_roberta(folder, hidden=32, layers=2, seed=0):
     import transformers  # pylint: disable=import-outside-toplevel
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    words = sorted({w for spans in ENTITIES.values() for span in spans for w in span}
-                   | set(FILLERS))
+    words = task_words()
     bpe = tokenizers.ByteLevelBPETokenizer()
     bpe.train_from_iterator([" ".join(words)] * 10, vocab_size=400,
                             special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
