@@ -575,8 +575,8 @@ def _transfer_ids(run, limit):
     encoded = features.encode(sentences, tokenizer, run.seq_len)
     vocab = features.StudentVocab(
         np.asarray(tokenizer.convert_tokens_to_ids(run.student_vocab), np.int32))
-    lookup = vocab.lookup_table(max(run.teacher_vocab_size, len(tokenizer)))
-    return lookup[encoded.input_ids], encoded.label_mask
+    teacher_vocab_size = max(run.teacher_vocab_size, len(tokenizer))
+    return vocab.to_student_ids(encoded.input_ids, teacher_vocab_size), encoded.label_mask
 
 
 def _int8_model(run, static_saved_model, keras_student, calibration=200, check=200):
