@@ -21,14 +21,20 @@ class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+def _temp_path(path):
+    """Where an atomic write of `path` goes first: `a.b.h5` -> `a.b.tmp.h5`."""
+    root, extension = os.path.splitext(path)
+    return root + ".tmp" + extension
+
+
 def save_weights_atomically(model, path):
-    tmp = path[:-len(".h5")] + ".tmp.h5"
+    tmp = _temp_path(path)
     model.save_weights(tmp)
     os.replace(tmp, path)
 
 
 def write_json_atomically(path, value):
-    tmp = path + ".tmp"
+    tmp = _temp_path(path)
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(value, f, indent=1, ensure_ascii=False)
     os.replace(tmp, path)
@@ -182,10 +188,10 @@ def _remove_checkpoint_files(folder, name, keep=None):
 
 def remove_checkpoints(folder, name):
     """Drops the per-epoch files of a finished fit, with temp files a killed run left."""
-    for suffix in (".state.json", ".state.json.tmp", ".best.h5", ".best.tmp.h5"):
-        path = os.path.join(folder, name + suffix)
-        if os.path.exists(path):
-            os.remove(path)
+    for path in (_state_path(folder, name), best_path(folder, name)):
+        for leftover in (path, _temp_path(path)):
+            if os.path.exists(leftover):
+                os.remove(leftover)
     _remove_checkpoint_files(folder, name)
 
 
