@@ -39,12 +39,11 @@ import transformers
 from absl import app
 from absl import flags
 from absl import logging
-from ai_edge_litert import interpreter as litert
 
-from xtremedistil import data as data_lib
-from xtremedistil import export, features, predict
-from xtremedistil import student as student_lib
+from xtremedistil import export, predict, students, tasks
 from xtremedistil import teacher as teacher_lib
+from xtremedistil.export import tflite
+from xtremedistil.manifest import Manifest
 # pylint: enable=wrong-import-position
 
 FLAGS = flags.FLAGS
@@ -96,19 +95,16 @@ def folder_bytes(path):
 # === Inputs ===
 
 class Inputs:
-    """Test sentences of the task tiled to any batch size: raw text, teacher and student ids."""
+    """Test sentences of the task tiled to any batch size: raw text, teacher and student ids.
 
-    def __init__(self, run, seq_len):
-        paths = data_lib.find_split_files(run.options["task"], "test")
-        if run.options.get("test_file"):
-            paths = run.options["test_file"].split(",")
-        sentences = [s for p in paths for s in data_lib.read_labeled_file(p).sentences]
-        encoded = features.encode(sentences, teacher_lib.load_tokenizer(run.teacher_dir), seq_len)
-        settings = export.read_wordpiece_settings(run.teacher_dir, run.do_lower_case)
-        lookup = export.student_id_lookup(settings, run.student_vocab, run.teacher_vocab_size)
+    The run's test split, read with its own data options and encoded as training did.
+    """
+
+    def __init__(self, manifest, seq_len):
+        sentences = tasks.get(manifest.task).read_labeled(manifest.options).test
+        self.student_ids, encoded = export.encode(manifest, sentences, seq_len)
         self.text = np.asarray([" ".join(s.tokens) for s in sentences], object)
         self.input_ids, self.attention_mask = encoded.input_ids, encoded.attention_mask
-        self.student_ids = lookup[encoded.input_ids]
 
     def rows(self, size):
         return np.arange(size) % len(self.text)
@@ -134,7 +130,7 @@ def teacher_row(name, hf_model, inputs, seq_len, file_bytes):
         return hf_model(input_ids=input_ids, attention_mask=attention_mask,
                         training=False).logits
 
-    params = student_lib.count_params(hf_model)
+    params = students.count_params(hf_model)
     figures = timings(lambda x: logits(*x).numpy(), inputs.teacher, FLAGS.repeats,
                       FLAGS.budget_seconds)
     return dict(model=name, params=params, file_bytes=file_bytes or 4 * params, **figures)
@@ -147,26 +143,27 @@ def mbert_base(num_tags):
     return model
 
 
-def student_rows(run, inputs, seq_len):
-    student = export.load_student(run, seq_len=seq_len)
-    params = student_lib.count_params(student)
+def student_rows(manifest, inputs, seq_len):
+    student = export.load_student(manifest, seq_len=seq_len)
+    params = students.count_params(student)
     logits = tf.function(lambda ids: student(ids, training=False),
                          input_signature=[tf.TensorSpec([None, seq_len], tf.int32)])
     rows = [dict(model="student (Keras)", params=params,
-                 file_bytes=os.path.getsize(run.weights_path),
+                 file_bytes=os.path.getsize(manifest.student_weights),
                  **timings(lambda ids: logits(ids).numpy(), inputs.student, FLAGS.repeats,
                            FLAGS.budget_seconds))]
     return rows, params
 
 
-def exported_rows(run, inputs, params):
-    saved_model = predict.latest_saved_model(run.model_dir)
-    if saved_model is None or not os.path.exists(
-            os.path.join(run.model_dir, "export", "tflite", "student_tflite.json")):
-        export.export_all(run.model_dir)
-        saved_model = predict.latest_saved_model(run.model_dir)
+def exported_rows(manifest, inputs, params):
+    tflite_dir = os.path.join(manifest.model_dir, "export", "tflite")
+    saved_model = predict.latest_saved_model(manifest.model_dir)
+    if saved_model is None or not os.path.exists(os.path.join(tflite_dir, tflite.SIDECAR)):
+        export.export_all(manifest.model_dir)
+        saved_model = predict.latest_saved_model(manifest.model_dir)
     loaded = tf.saved_model.load(saved_model)
-    by_ids, by_text = loaded.signatures["student_ids"], loaded.signatures["serving_default"]
+    by_ids = loaded.signatures[export.STUDENT_IDS_SIGNATURE]
+    by_text = loaded.signatures[export.SERVING_SIGNATURE]
     size = folder_bytes(saved_model)
     rows = [
         dict(model="SavedModel student_ids", params=params, file_bytes=size,
@@ -176,29 +173,14 @@ def exported_rows(run, inputs, params):
              **timings(lambda text: by_text(sentences=tf.constant(text))["tags"].numpy(),
                        inputs.sentences, FLAGS.repeats, FLAGS.budget_seconds)),
     ]
-    for key, name in export.TFLITE_FILES.items():
-        path = os.path.join(run.model_dir, "export", "tflite", name)
+    for key, name in tflite.TFLITE_FILES.items():
+        path = os.path.join(tflite_dir, name)
+        # A 2-thread LiteRT interpreter with its default delegate (XNNPACK), as apps run it.
+        interpreter = tflite.tflite_interpreter(path, num_threads=2, default_delegates=True)
         rows.append(dict(model=f"TFLite {key}", params=params, file_bytes=os.path.getsize(path),
-                         **timings(tflite_runner(path), inputs.student, FLAGS.repeats,
-                                   FLAGS.budget_seconds)))
+                         **timings(lambda ids, i=interpreter: tflite.tflite_logits(i, ids),
+                                   inputs.student, FLAGS.repeats, FLAGS.budget_seconds)))
     return rows
-
-
-def tflite_runner(path):
-    """Runs [N, T] ids sentence by sentence on a 2-thread LiteRT interpreter (XNNPACK on)."""
-    interpreter = litert.Interpreter(model_path=path, num_threads=2)
-    interpreter.allocate_tensors()
-    input_index = interpreter.get_input_details()[0]["index"]
-    output_index = interpreter.get_output_details()[0]["index"]
-
-    def run_batch(ids):
-        for row in ids:
-            interpreter.reset_all_variables()
-            interpreter.set_tensor(input_index, row[None, :])
-            interpreter.invoke()
-            interpreter.get_tensor(output_index)
-
-    return run_batch
 
 
 # === Report ===
@@ -271,23 +253,27 @@ def main(argv):
     del argv
     if FLAGS.repeats < 2:
         raise ValueError("--repeats must be at least 2.")
-    run = export.read_trained_run(FLAGS.model_dir)
-    inputs = Inputs(run, FLAGS.seq_len)
+    manifest = Manifest.read(FLAGS.model_dir)
+    inputs = Inputs(manifest, FLAGS.seq_len)
+    num_labels = len(manifest.labels)
+    teacher_class = tasks.get(manifest.task).teacher_class(manifest.options.pt_teacher)
     rows = [teacher_row("teacher (fine-tuned)",
-                        teacher_lib.load_teacher(run.teacher_dir, len(run.tags)), inputs,
-                        FLAGS.seq_len,
-                        os.path.getsize(os.path.join(run.teacher_dir, "tf_model.h5")))]
+                        teacher_lib.load_teacher(manifest.teacher_dir, num_labels, teacher_class),
+                        inputs, FLAGS.seq_len,
+                        os.path.getsize(os.path.join(manifest.teacher_dir,
+                                                     teacher_lib.FINETUNED_WEIGHTS)))]
     logging.info("latency: %s done", rows[-1]["model"])
-    rows.append(teacher_row("mBERT-base (random)", mbert_base(len(run.tags)), inputs,
+    rows.append(teacher_row("mBERT-base (random)", mbert_base(num_labels), inputs,
                             FLAGS.seq_len, None))
     logging.info("latency: %s done", rows[-1]["model"])
-    student, params = student_rows(run, inputs, FLAGS.seq_len)
+    student, params = student_rows(manifest, inputs, FLAGS.seq_len)
     rows += student
-    if FLAGS.seq_len == run.seq_len:
-        rows += exported_rows(run, inputs, params)
+    if FLAGS.seq_len == manifest.options.seq_len:
+        rows += exported_rows(manifest, inputs, params)
     else:
         logging.warning("--seq_len=%d differs from the model's %d: SavedModel and TFLite rows "
-                        "skipped (their seq_len is built in).", FLAGS.seq_len, run.seq_len)
+                        "skipped (their seq_len is built in).", FLAGS.seq_len,
+                        manifest.options.seq_len)
     ratio = ratios(rows)
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
     with open(FLAGS.output, "w", encoding="utf-8") as f:

@@ -20,7 +20,7 @@ SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def tiny_config(tmp, **overrides):
     """Options for a fast run of the whole pipeline on the synthetic task."""
-    from xtremedistil import pipeline  # pylint: disable=import-outside-toplevel
+    from xtremedistil import options as options_lib  # pylint: disable=import-outside-toplevel
     tmp = pathlib.Path(tmp)
     task = tmp / "task"
     if not task.exists():
@@ -35,7 +35,7 @@ def tiny_config(tmp, **overrides):
                    distil_learning_rate=3e-3, distil_chunk_size=200, patience=2,
                    strategy="mirrored", seed=1, baseline=True)
     options.update(overrides)
-    return pipeline.Config(**options)
+    return options_lib.Options(**options)
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +48,12 @@ def trained_run(tmp_path_factory):
 
 
 def script_flags(config):
-    """The run_xtreme_distil.py flags that reproduce a pipeline.Config."""
-    import dataclasses  # pylint: disable=import-outside-toplevel
-    return [f"--{field.name}={getattr(config, field.name)}"
-            for field in dataclasses.fields(config)]
+    """The run_xtreme_distil.py flags that reproduce an Options."""
+    return [f"--{name}={value}" for name, value in config.to_dict().items()]
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory):
+    """The tiny BERT's fast tokenizer."""
+    from xtremedistil import teacher as teacher_lib  # pylint: disable=import-outside-toplevel
+    return teacher_lib.load_tokenizer(write_tiny_bert(tmp_path_factory.mktemp("tiny_bert")))

@@ -12,10 +12,13 @@ import transformers
 
 from tests.conftest import tiny_config
 from xtremedistil import data as data_lib
-from xtremedistil import evaluate, export, features, pipeline, predict, synthetic
-from xtremedistil import student as student_lib
+from xtremedistil import export, pipeline, predict, students, synthetic
 from xtremedistil import teacher as teacher_lib
 from xtremedistil.data import Sentence
+from xtremedistil.export import tflite, wordpiece
+from xtremedistil.manifest import Manifest
+from xtremedistil.students import vocab as vocab_lib
+from xtremedistil.tasks import tagging
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,55 +53,48 @@ print(json.dumps({
 
 @pytest.fixture(scope="module")
 def exported(trained_run):
-    """(run, export_all's result) for the tiny trained model_dir."""
+    """(manifest, export_all's result) for the tiny trained model_dir."""
     config, _ = trained_run
-    return export.read_trained_run(config.model_dir), export.export_all(config.model_dir)
+    return Manifest.read(config.model_dir), export.export_all(config.model_dir)
 
 
 @pytest.fixture(scope="module")
 def keras_student(exported):
-    run, _ = exported
-    options = run.options
-    model = student_lib.build_student(
-        len(run.student_vocab), run.seq_len, len(run.tags), run.teacher_hidden_size,
-        options["word_emb_dim"], options["bilstm_hidden_size"], options["dropout_rate"])
-    model.load_weights(os.path.join(run.model_dir, "student", "best.h5"))
-    return model
+    """The trained Keras student (logits), built from the manifest's options and best.h5."""
+    manifest, _ = exported
+    model = students.get(manifest.options).build(students.Dims(
+        len(manifest.student_vocab), manifest.options.seq_len, len(manifest.labels),
+        manifest.teacher_hidden_size))
+    model.load_weights(os.path.join(manifest.model_dir, "student", "best.h5"))
+    return students.output_model(model, "logits")
 
 
 @pytest.fixture(scope="module")
 def test_set(exported):
     """(sentences, student ids [N, T], Encoded) of the held-out test split, as training did."""
-    run, _ = exported
+    manifest, _ = exported
     sentences = data_lib.read_labeled_file(
-        os.path.join(run.options["task"], "test.tsv")).sentences
-    return (sentences,) + encode_like_training(run, sentences)
-
-
-def encode_like_training(run, sentences):
-    """(student ids [N, T], Encoded): features.encode and the StudentVocab mapping."""
-    tokenizer = teacher_lib.load_tokenizer(run.teacher_dir)
-    encoded = features.encode(sentences, tokenizer, run.seq_len)
-    vocab = features.StudentVocab(np.asarray(tokenizer.convert_tokens_to_ids(run.student_vocab)))
-    return vocab.to_student_ids(encoded.input_ids, run.teacher_vocab_size), encoded
+        os.path.join(manifest.options.task, "test.tsv")).sentences
+    return (sentences,) + export.encode(manifest, sentences)
 
 
 def as_sentences(lines):
     return [Sentence(tuple(line.split()), None, "xx", "test") for line in lines]
 
 
-def keras_tags(run, student, lines):
-    """Word tags of the Keras student path: features.encode, predict, evaluate.word_tags."""
+def keras_tags(manifest, student, lines):
+    """Word tags of the Keras student path: tagging.encode, predict, tagging.word_tags."""
     sentences = as_sentences(lines)
-    ids, encoded = encode_like_training(run, sentences)
+    ids, encoded = export.encode(manifest, sentences)
     predicted = np.argmax(student.predict(ids, verbose=0), axis=-1)
-    return evaluate.word_tags(predicted, sentences, encoded.word_starts, run.tags)
+    return tagging.word_tags(predicted, sentences, encoded.extras["word_starts"],
+                             manifest.labels)
 
 
 # === SavedModel ===
 
 def test_fresh_process_serving_gives_the_keras_tags(exported, keras_student, test_set):
-    run, paths = exported
+    manifest, paths = exported
     lines = [" ".join(s.tokens) for s in test_set[0][:40]] + EDGE_SENTENCES
     result = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, os.path.abspath(paths["saved_model"])],
@@ -108,7 +104,7 @@ def test_fresh_process_serving_gives_the_keras_tags(exported, keras_student, tes
     assert result.returncode == 0, result.stderr[-3000:]
     served = json.loads(result.stdout.strip().splitlines()[-1])
     assert served["project_modules"] == []
-    expected = keras_tags(run, keras_student, lines)
+    expected = keras_tags(manifest, keras_student, lines)
     for row, count, want in zip(served["tags"], served["num_words"], expected):
         assert row[:count] == want
         assert all(t == "" for t in row[count:])
@@ -134,7 +130,7 @@ def loaded(exported):
 
 
 def test_edge_inputs_get_one_tag_per_word(exported, loaded):
-    run, _ = exported
+    manifest, _ = exported
     outputs = loaded.signatures["serving_default"](sentences=tf.constant(EDGE_SENTENCES))
     tags, probabilities = outputs["tags"].numpy(), outputs["probabilities"].numpy()
     words = outputs["words"].numpy()
@@ -143,28 +139,29 @@ def test_edge_inputs_get_one_tag_per_word(exported, loaded):
     assert tags.shape == probabilities.shape == (len(EDGE_SENTENCES), 200)
     for row, count, line in zip(range(len(EDGE_SENTENCES)), counts, EDGE_SENTENCES):
         assert [w.decode() for w in words[row, :count]] == line.split()
-        assert all(t.decode() in run.tags for t in tags[row, :count])
+        assert all(t.decode() in manifest.labels for t in tags[row, :count])
         assert (tags[row, count:] == b"").all() and (probabilities[row, count:] == 0).all()
         assert ((probabilities[row, :count] > 0) & (probabilities[row, :count] <= 1)).all()
     # 200 one-piece words: the first T - 2 are tagged by the model, the rest 'O' with p = 1.
-    kept = run.seq_len - 2
+    kept = manifest.options.seq_len - 2
     assert (tags[3, kept:] == b"O").all() and (probabilities[3, kept:] == 1.0).all()
     empty_batch = loaded.signatures["serving_default"](sentences=tf.constant(["", ""]))
     assert empty_batch["tags"].shape == (2, 0)
     assert empty_batch["num_words"].numpy().tolist() == [0, 0]
 
 
-def test_in_graph_ids_equal_features_encode(exported, loaded, test_set):
-    run, _ = exported
+def test_in_graph_ids_equal_tagging_encode(exported, loaded, test_set):
+    manifest, _ = exported
+    seq_len = manifest.options.seq_len
     lines = [" ".join(s.tokens) for s in test_set[0]] + EDGE_SENTENCES + [
         "Alice's U.S.A. e-mail:x@y.z (rome) «paris» 1,000.5", "x \u0301 y \x00z \ufffd\x1c w"]
     tokenized = loaded.tokenize(tf.constant(lines))
-    ids, encoded = encode_like_training(run, as_sentences(lines))
+    ids, encoded = export.encode(manifest, as_sentences(lines))
     np.testing.assert_array_equal(tokenized["student_ids"].numpy(), ids)
     first_piece, counts = tokenized["first_piece"].numpy(), tokenized["num_words"].numpy()
-    for row, starts in enumerate(encoded.word_starts):
+    for row, starts in enumerate(encoded.extras["word_starts"]):
         positions = first_piece[row, :counts[row]]
-        assert positions[positions < run.seq_len - 1].tolist() == starts.tolist()
+        assert positions[positions < seq_len - 1].tolist() == starts.tolist()
 
 
 def test_student_ids_signature_returns_keras_logits(exported, loaded, keras_student, test_set):
@@ -188,9 +185,9 @@ def test_non_wordpiece_teacher_is_refused(tmp_path):
         {"model": {"type": "Unigram"}, "normalizer": None, "pre_tokenizer": None}),
         encoding="utf-8")
     with pytest.raises(export.UnsupportedTokenizerError, match="WordPiece"):
-        export.read_wordpiece_settings(str(tmp_path))
+        wordpiece.read_wordpiece_settings(str(tmp_path))
     with pytest.raises(export.UnsupportedTokenizerError, match="vocab.txt"):
-        export.read_wordpiece_settings(str(tmp_path / "missing"))
+        wordpiece.read_wordpiece_settings(str(tmp_path / "missing"))
 
 
 def test_non_wordpiece_teacher_exports_tflite_with_its_tokenizer(tmp_path):
@@ -204,22 +201,23 @@ def test_non_wordpiece_teacher_exports_tflite_with_its_tokenizer(tmp_path):
     with pytest.raises(export.UnsupportedTokenizerError, match="predict"):
         predict.load_tagger(config.model_dir)
     # An app's path: the exported teacher tokenizer, then vocab.txt, then the fp32 file.
-    run, sidecar, folder = export.read_trained_run(config.model_dir), paths["tflite"], paths["tflite_dir"]
+    manifest = Manifest.read(config.model_dir)
+    sidecar, folder = paths["tflite"], paths["tflite_dir"]
     tokenizer = transformers.AutoTokenizer.from_pretrained(
         os.path.join(folder, sidecar["teacher_tokenizer"]))
     vocab = {piece: i for i, piece in enumerate(predict.read_lines(
         os.path.join(folder, sidecar["vocab"])))}
     assert tokenizer.convert_ids_to_tokens(0) == "<s>" and sidecar["cls_id"] == vocab["<s>"]
     sentences = data_lib.read_labeled_file(
-        os.path.join(run.options["task"], "test.tsv")).sentences[:6]
+        os.path.join(manifest.options.task, "test.tsv")).sentences[:6]
     pieces = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True,
-                       truncation=True, max_length=run.seq_len, padding="max_length")
+                       truncation=True, max_length=manifest.options.seq_len, padding="max_length")
     ids = np.asarray([[vocab.get(p, sidecar["unk_id"]) for p in tokenizer.convert_ids_to_tokens(row)]
                       for row in pieces["input_ids"]], np.int32)
-    np.testing.assert_array_equal(ids, encode_like_training(run, sentences)[0])
-    interpreter = export.tflite_interpreter(os.path.join(folder, export.TFLITE_FILES["fp32"]))
-    np.testing.assert_allclose(export.tflite_logits(interpreter, ids),
-                               export.load_student(run).predict(ids, verbose=0), atol=1e-4)
+    np.testing.assert_array_equal(ids, export.encode(manifest, sentences)[0])
+    interpreter = tflite.tflite_interpreter(os.path.join(folder, export.TFLITE_FILES["fp32"]))
+    np.testing.assert_allclose(tflite.tflite_logits(interpreter, ids),
+                               export.load_student(manifest).predict(ids, verbose=0), atol=1e-4)
 
 
 # === TFLite ===
@@ -235,8 +233,8 @@ def tflite_path(paths, key):
 def test_tflite_fp32_logits_equal_keras(exported, keras_student, test_set, runtime):
     _, paths = exported
     ids = test_set[1][:6]
-    interpreter = export.tflite_interpreter(tflite_path(paths, "fp32"), runtime=runtime)
-    np.testing.assert_allclose(export.tflite_logits(interpreter, ids),
+    interpreter = tflite.tflite_interpreter(tflite_path(paths, "fp32"), runtime=runtime)
+    np.testing.assert_allclose(tflite.tflite_logits(interpreter, ids),
                                keras_student.predict(ids, verbose=0), atol=1e-4)
 
 
@@ -246,34 +244,36 @@ def test_tflite_quantised_tags_agree_with_keras(exported, keras_student, test_se
                                                 key):
     _, paths = exported
     _, ids, encoded = test_set
-    interpreter = export.tflite_interpreter(tflite_path(paths, key), runtime=runtime)
-    agreement = export.tag_agreement(export.tflite_logits(interpreter, ids),
-                                     keras_student.predict(ids, verbose=0), encoded.label_mask)
+    interpreter = tflite.tflite_interpreter(tflite_path(paths, key), runtime=runtime)
+    agreement = tflite.tag_agreement(tflite.tflite_logits(interpreter, ids),
+                                     keras_student.predict(ids, verbose=0), encoded.label_weights)
     assert agreement >= 0.98
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_tflite_ops_are_builtin_with_fused_lstm(exported, runtime):
-    run, paths = exported
+    manifest, paths = exported
     for key in export.TFLITE_FILES:
-        interpreter = export.tflite_interpreter(tflite_path(paths, key), runtime=runtime)
-        ops = export.tflite_ops(interpreter)
+        interpreter = tflite.tflite_interpreter(tflite_path(paths, key), runtime=runtime)
+        ops = tflite.tflite_ops(interpreter)
         assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops
         assert {"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM"} & set(ops), ops
         assert "WHILE" not in ops
         detail = interpreter.get_input_details()[0]
-        assert detail["shape"].tolist() == [1, run.seq_len] and detail["dtype"] == np.int32
+        assert detail["shape"].tolist() == [1, manifest.options.seq_len]
+        assert detail["dtype"] == np.int32
 
 
 def test_tflite_sidecar_and_vocabulary_files(exported):
-    run, paths = exported
+    manifest, paths = exported
     folder = paths["tflite_dir"]
     with open(os.path.join(folder, "student_tflite.json"), encoding="utf-8") as f:
         sidecar = json.load(f)
+    assert sidecar == paths["tflite"]
     vocab = predict.read_lines(os.path.join(folder, "vocab.txt"))
-    assert vocab == run.student_vocab
-    assert predict.read_lines(os.path.join(folder, "labels.txt")) == run.tags
-    assert sidecar["seq_len"] == run.seq_len
+    assert vocab == manifest.student_vocab
+    assert predict.read_lines(os.path.join(folder, "labels.txt")) == manifest.labels
+    assert sidecar["seq_len"] == manifest.options.seq_len
     assert (sidecar["pad_id"], sidecar["unk_id"]) == (0, 1)
     assert vocab[sidecar["cls_id"]] == "[CLS]" and vocab[sidecar["sep_id"]] == "[SEP]"
     assert set(sidecar["files"]) == set(export.TFLITE_FILES.values())
@@ -286,14 +286,15 @@ def test_tflite_sidecar_and_vocabulary_files(exported):
 # === Predict mode ===
 
 def test_predict_writes_conll_and_jsonl_one_entry_per_line(exported, loaded, tmp_path):
-    run, _ = exported
+    manifest, _ = exported
     lines = ["alice met bob smith in paris", "", "the acme people", "Привет 東京"]
     source = tmp_path / "input.txt"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     jsonl, conll = tmp_path / "tagged.jsonl", tmp_path / "tagged.conll"
     result = subprocess.run(
-        [sys.executable, "run_xtreme_distil.py", "--mode=predict", f"--model_dir={run.model_dir}",
-         f"--input={source}", f"--output={jsonl}", "--output_format=jsonl"],
+        [sys.executable, "run_xtreme_distil.py", "--mode=predict",
+         f"--model_dir={manifest.model_dir}", f"--input={source}", f"--output={jsonl}",
+         "--output_format=jsonl"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     records = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
@@ -304,7 +305,8 @@ def test_predict_writes_conll_and_jsonl_one_entry_per_line(exported, loaded, tmp
         assert record["tags"] == [t.decode() for t in served["tags"].numpy()[row, :count]]
         assert len(record["probabilities"]) == count
 
-    assert predict.predict_file(run.model_dir, str(source), str(conll), "conll") == len(lines)
+    assert predict.predict_file(manifest.model_dir, str(source), str(conll),
+                                "conll") == len(lines)
     sentences, current = [], []
     for line in conll.read_text(encoding="utf-8").split("\n")[:-1]:
         if line:
@@ -317,43 +319,47 @@ def test_predict_writes_conll_and_jsonl_one_entry_per_line(exported, loaded, tmp
         assert pairs == [list(p) for p in zip(record["tokens"], record["tags"])]
 
 
-# === The real MiniLM teacher of models/demo, when trained ===
+# === The real MiniLM vocabulary: the installed default teacher's tokenizer files ===
 
-DEMO = os.path.join(ROOT, "models", "demo")
+MINILM_SEQ_LEN = 32
 
 
 @pytest.fixture(scope="module")
-def demo_tokenizers():
-    """(run, GraphTokenizer, HF tokenizer) of models/demo; skips when it is not trained."""
-    if not os.path.exists(os.path.join(DEMO, "student", "best.h5")):
-        pytest.skip("models/demo is not trained (python run_xtreme_distil.py)")
-    run = export.read_trained_run(DEMO)
-    settings = export.read_wordpiece_settings(run.teacher_dir, run.do_lower_case)
-    lookup = export.student_id_lookup(settings, run.student_vocab, run.teacher_vocab_size)
-    return (run, export.GraphTokenizer(settings, lookup, run.seq_len),
-            teacher_lib.load_tokenizer(run.teacher_dir))
+def minilm_tokenizers():
+    """(GraphTokenizer, HF tokenizer, StudentVocab, teacher vocabulary size) of the installed
+    default teacher (MiniLM, uncased) with the full student vocabulary, as a run would have it:
+    the graph's id table comes from the piece strings config.json stores."""
+    checkpoint = teacher_lib.default_checkpoint()
+    tokenizer = teacher_lib.load_tokenizer(checkpoint)
+    vocab_size = transformers.AutoConfig.from_pretrained(checkpoint).vocab_size
+    vocab = vocab_lib.StudentVocab.full(vocab_size, tokenizer.pad_token_id,
+                                        tokenizer.unk_token_id)
+    settings = wordpiece.read_wordpiece_settings(checkpoint, tokenizer.do_lower_case)
+    table = wordpiece.student_id_table(
+        settings, tokenizer.convert_ids_to_tokens(vocab.teacher_ids.tolist()), vocab_size)
+    return (wordpiece.GraphTokenizer(settings, table, MINILM_SEQ_LEN), tokenizer, vocab,
+            vocab_size)
 
 
-def test_demo_ids_equal_features_encode(demo_tokenizers):
-    run, graph_tokenizer, tokenizer = demo_tokenizers
+def test_minilm_ids_equal_tagging_encode(minilm_tokenizers):
+    graph_tokenizer, tokenizer, vocab, vocab_size = minilm_tokenizers
     lines = []
     for name in ("train.tsv", "dev.tsv", "test.tsv"):
         lines += [s.split("\t")[0] for s in predict.read_lines(
             os.path.join(ROOT, "data", "demo", name)) if s.strip()]
     lines += EDGE_SENTENCES
     _, student_ids, first_piece = tf.function(graph_tokenizer)(tf.constant(lines))
-    encoded = features.encode(as_sentences(lines), tokenizer, run.seq_len)
-    vocab = features.StudentVocab(np.asarray(tokenizer.convert_tokens_to_ids(run.student_vocab)))
+    encoded = tagging.encode(as_sentences(lines), tokenizer, MINILM_SEQ_LEN)
     np.testing.assert_array_equal(student_ids.numpy(),
-                                  vocab.to_student_ids(encoded.input_ids, run.teacher_vocab_size))
-    for positions, starts in zip(first_piece.to_list(), encoded.word_starts):
-        assert [p for p in positions if p < run.seq_len - 1] == starts.tolist()
+                                  vocab.to_student_ids(encoded.input_ids, vocab_size))
+    for positions, starts in zip(first_piece.to_list(), encoded.extras["word_starts"]):
+        assert [p for p in positions if p < MINILM_SEQ_LEN - 1] == starts.tolist()
 
 
-def test_demo_pieces_of_every_bmp_character(demo_tokenizers):
+def test_minilm_pieces_of_every_bmp_character(minilm_tokenizers):
     """Each BMP character inside a word ('a<c>b') gets the HF pieces, but for a few hundred
     characters whose Unicode properties changed after HF tokenizers' tables were made."""
-    _, graph_tokenizer, tokenizer = demo_tokenizers
+    graph_tokenizer, tokenizer, _, _ = minilm_tokenizers
     words = [f"a{chr(c)}b" for c in range(0x10000) if not 0xD800 <= c < 0xE000]
     backend = tokenizer.backend_tokenizer
     backend.no_padding()

@@ -56,7 +56,7 @@ def test_config_json_records_flags_tags_and_vocab(trained_run):
     with open(os.path.join(config.model_dir, "config.json"), encoding="utf-8") as f:
         saved = json.load(f)
     assert saved["options"]["seq_len"] == config.seq_len
-    assert saved["tags"][0] == "O" and len(saved["tags"]) == 7
+    assert saved["labels"][0] == "O" and len(saved["labels"]) == 7
     assert saved["student_vocab"][:2] == ["[PAD]", "[UNK]"]
     assert "paris" in saved["student_vocab"]
     assert len(saved["student_vocab"]) == saved["teacher_vocab_size"]  # --student_vocab=full

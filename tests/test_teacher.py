@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from xtremedistil import features
+from xtremedistil import tasks
 from xtremedistil import teacher as teacher_lib
 from xtremedistil.data import Sentence
+from xtremedistil.tasks import tagging
 
 
 def test_minilm_loads_from_its_safetensors_and_runs_a_forward_pass():
@@ -19,12 +20,15 @@ def test_minilm_loads_from_its_safetensors_and_runs_a_forward_pass():
                                state["embeddings.word_embeddings.weight"])
     tokenizer = teacher_lib.load_tokenizer(checkpoint)
     sentence = Sentence(("Angela", "Merkel", "visited", "Zürich"), None, "de", "test:1")
-    encoded = features.encode([sentence], tokenizer, 16)
-    first_pieces = tokenizer.convert_ids_to_tokens(encoded.input_ids[0, encoded.word_starts[0]])
+    encoded = tagging.encode([sentence], tokenizer, 16)
+    first_pieces = tokenizer.convert_ids_to_tokens(
+        encoded.input_ids[0, encoded.extras["word_starts"][0]])
     assert first_pieces[0] == "angela" and first_pieces[2] == "visited"  # uncased
     assert first_pieces[1].startswith("mer") and first_pieces[3].startswith("zu")
-    tagger, distiller = teacher_lib.keras_models(hf_model, 16, teacher_layer=3)
-    hidden, logits = distiller.predict_on_batch([encoded.input_ids, encoded.attention_mask])
+    tagger, distiller = teacher_lib.keras_models(hf_model, tasks.get("tagging"), 16,
+                                                 teacher_layer=3)
+    outputs = distiller.predict_on_batch([encoded.input_ids, encoded.attention_mask])
+    hidden, logits = outputs["hidden"], outputs["logits"]
     assert hidden.shape == (1, 16, 384) and logits.shape == (1, 16, 7)
     assert np.isfinite(hidden).all() and np.abs(hidden).sum() > 0
     np.testing.assert_allclose(tagger.predict_on_batch([encoded.input_ids, encoded.attention_mask]),
@@ -74,10 +78,11 @@ def test_teacher_families_load_from_safetensors(family, tmp_path):
     hf_model = teacher_lib.load_teacher(str(tmp_path), num_labels=5)
     tokenizer = teacher_lib.load_tokenizer(str(tmp_path))
     sentence = Sentence(("alice", "met", "bobby", "in", "paris", "."), None, "xx", "test:1")
-    encoded = features.encode([sentence], tokenizer, 12)
-    assert len(encoded.word_starts[0]) == 6
-    _, distiller = teacher_lib.keras_models(hf_model, 12, teacher_layer=1)
-    hidden, logits = distiller.predict_on_batch([encoded.input_ids, encoded.attention_mask])
+    encoded = tagging.encode([sentence], tokenizer, 12)
+    assert len(encoded.extras["word_starts"][0]) == 6
+    _, distiller = teacher_lib.keras_models(hf_model, tasks.get("tagging"), 12, teacher_layer=1)
+    outputs = distiller.predict_on_batch([encoded.input_ids, encoded.attention_mask])
+    hidden, logits = outputs["hidden"], outputs["logits"]
     assert hidden.shape == (1, 12, 32) and logits.shape == (1, 12, 5)
     embedding_size = 16 if family == "electra" else 32
     assert teacher_lib.word_embeddings(hf_model).shape == (SMALL["vocab_size"], embedding_size)

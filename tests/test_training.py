@@ -29,10 +29,18 @@ def dataset(x, y, batch_size=32):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
 
-def fit(model, folder, epochs, x, y, patience=5, checkpoint_steps=0, callbacks=()):
-    """fit_resumable under the name 'fit' in `folder`, validating on the training data."""
+def fit(model, folder, epochs, x, y, patience=5, checkpoint_steps=0, callbacks=(), seed=None):
+    """fit_resumable under the name 'fit' in `folder`, validating on the training data; with a
+    seed, each epoch's order is a function of (seed, epoch)."""
+    folder.mkdir(exist_ok=True)
     keep_best = training.KeepBest(patience, str(folder / "fit.best.h5"))
-    training.fit_resumable(model, str(folder), "fit", keep_best, epochs, dataset(x, y),
+    examples = tf.data.Dataset.from_tensor_slices((x, y))
+
+    def epoch_data(epoch):
+        ordered = examples if seed is None else training.shuffled(examples, len(x), seed, epoch)
+        return ordered.batch(32)
+
+    training.fit_resumable(model, str(folder), "fit", keep_best, epochs, epoch_data,
                            dataset(x, y), checkpoint_steps, verbose=0, extra_callbacks=callbacks)
 
 
@@ -102,6 +110,30 @@ def test_resume_mid_epoch_trains_the_remaining_batches(tmp_path):
     assert state(tmp_path)["epoch"] == 3
     assert state(tmp_path)["optimizer_step"] == 15  # 3 whole epochs, no batch repeated
     assert len(glob.glob(str(tmp_path / "fit.ckpt-*.index"))) == 1  # older ones removed
+
+
+def test_resumed_run_sees_the_batches_of_an_uninterrupted_one(tmp_path):
+    """Each epoch's order is a function of (seed, epoch): a run killed mid-epoch and resumed
+    ends with the weights of a run that was never interrupted."""
+    x, y = regression_data(rows=32 * 5)
+    tf_keras.utils.set_random_seed(0)
+    straight = small_model()
+    initial = straight.get_weights()
+    fit(straight, tmp_path / "straight", 3, x, y, checkpoint_steps=2, seed=7)
+    killed = small_model()
+    killed.set_weights(initial)
+    with pytest.raises(KeyboardInterrupt):
+        fit(killed, tmp_path / "killed", 3, x, y, checkpoint_steps=2, seed=7,
+            callbacks=[StopAfter(8)])
+    resumed = small_model()
+    fit(resumed, tmp_path / "killed", 3, x, y, checkpoint_steps=2, seed=7)
+    for got, want in zip(resumed.get_weights(), straight.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    # Another seed orders the batches differently, so the weights differ.
+    other = small_model()
+    other.set_weights(initial)
+    fit(other, tmp_path / "other", 3, x, y, checkpoint_steps=2, seed=8)
+    assert not np.allclose(other.get_weights()[0], straight.get_weights()[0], atol=1e-7)
 
 
 def test_resume_after_a_kill_while_a_checkpoint_was_written(tmp_path):

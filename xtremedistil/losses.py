@@ -1,11 +1,7 @@
-"""Per-token distillation losses; padding and non-first pieces are masked by sample weights.
-
-All functions return a per-token loss [B, T]; Keras multiplies it by the [B, T] mask passed as
-sample_weight.
-"""
+"""Distillation losses per position, [B, T]; Keras multiplies them by the [B, T] mask passed as
+sample_weight (the objective's mask: padding and, with 'words', non-first pieces get 0)."""
 
 import tensorflow as tf
-import tf_keras
 
 
 def hidden_mse(teacher_hidden, student_hidden):
@@ -29,11 +25,6 @@ def logits_kl(temperature):
                            axis=-1)
         return kl * temperature ** 2
     return loss
-
-
-def label_cross_entropy(label_ids, logits):
-    """Hard-label loss: sparse cross-entropy per token, [B, T]."""
-    return tf_keras.losses.sparse_categorical_crossentropy(label_ids, logits, from_logits=True)
 
 
 def logits_loss(name, temperature=1.0):

@@ -1,384 +1,367 @@
-"""The XtremeDistil NER pipeline: data -> teacher -> student -> three stages -> evaluation.
+"""The distillation pipeline: data -> teacher -> teacher outputs -> student -> recipe -> scores.
 
-Everything a run writes lives in `model_dir`:
-  config.json       every option, the tag list, the student vocabulary
+The task, the student and the recipe are looked up by name (tasks/, students/, recipes/); the
+pipeline never branches on them. Everything a run writes lives in `model_dir`:
+  config.json       the manifest: every option, the labels, the student vocabulary
   teacher/          the fine-tuned teacher (reused when present)
-  teacher_outputs/  teacher hidden states and logits on the transfer set, per chunk
-  student/          weights per sub-stage, progress.json, best.h5
+  teacher_outputs/  the teacher outputs the recipe distils, on the transfer set, per chunk
+  student/          weights per stage, progress.json, initial.h5, best.h5
   metrics.json      scores per language, sizes, stage times
 """
 
 import dataclasses
-import hashlib
 import itertools
-import json
 import os
 import shutil
 import time
 
-import tensorflow as tf
+import numpy as np
 import tf_keras
 from absl import logging
 
-from xtremedistil import data as data_lib
+from xtremedistil import console
 from xtremedistil import distribute
-from xtremedistil import evaluate
-from xtremedistil import features
-from xtremedistil import losses
-from xtremedistil import stages
-from xtremedistil import student as student_lib
+from xtremedistil import manifest as manifest_lib
+from xtremedistil import options as options_lib
+from xtremedistil import recipes
+from xtremedistil import runner
+from xtremedistil import students
+from xtremedistil import tasks
 from xtremedistil import teacher as teacher_lib
 from xtremedistil import teacher_cache
+from xtremedistil import teacher_zoo
 from xtremedistil import training
-
-# Options that may change when a run resumes in an existing model_dir; all others must match.
-MAY_CHANGE_ON_RESUME = ("model_dir", "strategy", "baseline", "checkpoint_steps")
-
-
-@dataclasses.dataclass
-class Config:
-    """Options of a run; run_xtreme_distil.py fills them from its flags."""
-    task: str = "data/demo"
-    transfer_file: str = "data/demo/transfer.txt"
-    model_dir: str = "models/demo"
-    train_file: str = ""
-    dev_file: str = ""
-    test_file: str = ""
-    data_format: str = "auto"
-    tag_scheme: str = "iob2"
-    encoding: str = "utf-8"
-    language: str = ""
-    skip_bad_lines: bool = False
-    max_transfer: int = 0
-    seq_len: int = 32
-    pt_teacher: str = "auto"
-    pt_teacher_checkpoint: str = ""
-    teacher_layer: int = -1
-    student_vocab: str = "full"
-    word_emb_dim: int = 100
-    bilstm_hidden_size: int = 128
-    dropout_rate: float = 0.1
-    ft_batch_size: int = 16
-    ft_epochs: int = 10
-    ft_learning_rate: float = 1e-4
-    distil_batch_size: int = 32
-    distil_epochs: int = 10
-    distil_chunk_size: int = 10000
-    distil_learning_rate: float = 1e-3
-    logits_loss: str = "mse"
-    temperature: float = 1.0
-    patience: int = 2
-    checkpoint_steps: int = 1000
-    baseline: bool = False
-    strategy: str = "mirrored"
-    opt_policy: str = "float32"
-    seed: int = 42
+from xtremedistil.students import vocab as vocab_lib
 
 
 @dataclasses.dataclass
 class Data:
-    train: list
-    dev: list
-    test: list
-    transfer_count: int  # the transfer sentences are streamed: see transfer_sentences
-    tags: list
-    skipped: int
+    labeled: tasks.Labeled
+    transfer_count: int  # the transfer set is streamed: see Task.transfer_examples
+    encoded: dict  # split name -> tasks.Encoded
 
 
-def transfer_sentences(config):
-    """A fresh iterator over the transfer sentences (at most --max_transfer)."""
-    if not config.transfer_file:
-        return iter(())
-    sentences = data_lib.iter_transfer_file(config.transfer_file, encoding=config.encoding,
-                                            language=config.language or None)
-    return itertools.islice(sentences, config.max_transfer or None)
+@dataclasses.dataclass
+class Teacher:
+    hf_model: object
+    tokenizer: object
+    predictor: tf_keras.Model  # (input_ids, attention_mask) -> logits
+    distiller: tf_keras.Model  # (input_ids, attention_mask) -> {output name: tensor}
+    fingerprint: str
+    seconds: float  # fine-tuning time (0 when reused)
 
 
-def _split_paths(config, split):
-    explicit = getattr(config, f"{split}_file")
-    if explicit:
-        return explicit.split(",")
-    return [str(p) for p in data_lib.find_split_files(config.task, split)]
+@dataclasses.dataclass
+class TransferOutputs:
+    train_paths: list
+    val_paths: list
+    seconds: float
 
 
-def _read_split(config, split, labels):
-    sentences, skipped = [], 0
-    for path in _split_paths(config, split):
-        loaded = data_lib.read_labeled_file(
-            path, data_format=config.data_format, labels=labels,
-            skip_bad_lines=config.skip_bad_lines, encoding=config.encoding,
-            tag_scheme=config.tag_scheme, language=config.language or None)
-        sentences += loaded.sentences
-        skipped += loaded.skipped
-    return sentences, skipped
+@dataclasses.dataclass
+class BuiltStudent:
+    student: students.Student
+    model: tf_keras.Model
+    vocab: vocab_lib.StudentVocab
+    id_table: np.ndarray  # [V_t] student id of each teacher id
+    dims: students.Dims
+    ids: dict  # split name -> student ids [N, T]
+    initial_weights: str  # the initialisation shared by the student and the baseline
 
 
-def load_data(config):
-    """Reads train/dev/test, the tag set and the transfer sentences; logs what was skipped."""
-    labels_path = os.path.join(config.task, "labels.tsv") if config.task else ""
-    labels = data_lib.read_labels(labels_path) if labels_path and os.path.exists(labels_path) else None
-    train, skipped = _read_split(config, "train", labels)
-    tags = labels or data_lib.derive_labels(train)
-    if "O" in tags:
-        tags = ["O"] + [t for t in tags if t != "O"]
-    dev, dev_skipped = _read_split(config, "dev", tags)
-    test, test_skipped = _read_split(config, "test", tags)
-    # A first streaming pass counts the transfer set and finds undecodable bytes early.
-    transfer_count = sum(1 for _ in transfer_sentences(config))
-    if transfer_count < 2:
-        raise ValueError(f"--transfer_file={config.transfer_file}: distillation needs unlabeled "
-                         f"sentences; found {transfer_count}.")
-    skipped += dev_skipped + test_skipped
-    logging.info("data: %d train, %d dev, %d test, %d transfer sentences; %d tags; "
-                 "%d bad sentences skipped", len(train), len(dev), len(test), transfer_count,
-                 len(tags), skipped)
-    return Data(train, dev, test, transfer_count, tags, skipped)
+# === Phases ===
 
-
-def check_model_dir(config):
+def check_model_dir(options):
     """Fails early on an unwritable model_dir or one trained with other options."""
-    probe = os.path.join(config.model_dir, ".write_test")
+    probe = os.path.join(options.model_dir, ".write_test")
     try:
-        os.makedirs(config.model_dir, exist_ok=True)
+        os.makedirs(options.model_dir, exist_ok=True)
         with open(probe, "w", encoding="utf-8") as f:
             f.write("ok")
         os.remove(probe)
     except OSError as error:
-        raise ValueError(f"--model_dir={config.model_dir} is not writable: {error}") from error
-    path = os.path.join(config.model_dir, "config.json")
-    options = dataclasses.asdict(config)
-    if not os.path.exists(path):
-        training.write_json_atomically(path, {"options": options})  # before any training, so a resume can check
+        raise ValueError(f"--model_dir={options.model_dir} is not writable: {error}") from error
+    try:
+        previous = manifest_lib.Manifest.read(options.model_dir, require_trained=False).options
+    except manifest_lib.NotTrainedError:
+        manifest_lib.Manifest(options).write()  # before any training, so a resume can check
         return
-    with open(path, encoding="utf-8") as f:
-        previous = json.load(f)["options"]
-    changed = [k for k in options
-               if k not in MAY_CHANGE_ON_RESUME and previous.get(k) != options[k]]
+    changed = [k for k, v in options.to_dict().items()
+               if k not in options_lib.MAY_CHANGE_ON_RESUME and getattr(previous, k) != v]
     if changed:
         raise ValueError(
-            f"--model_dir={config.model_dir} holds a run with other options "
-            f"({', '.join(f'--{k}={previous.get(k)!r}' for k in changed)}); "
+            f"--model_dir={options.model_dir} holds a run with other options "
+            f"({', '.join(f'--{k}={getattr(previous, k)!r}' for k in changed)}); "
             "use those options to resume, or a new --model_dir.")
 
 
-def _needed_bytes(config, hf_model, transfer_sentences):
-    """Disk a run needs: teacher copies (fine-tuned + 2 checkpoints) and stored outputs."""
-    teacher_bytes = 3 * 4 * student_lib.count_params(hf_model)
-    width = hf_model.config.hidden_size + hf_model.config.num_labels
-    outputs_bytes = transfer_sentences * config.seq_len * (2 * width + 8)
-    return teacher_bytes + outputs_bytes + 100 * 2**20
+def load_data(options, task, tokenizer):
+    """Reads and encodes the labeled splits; counts the transfer set (a streaming pass that
+    also finds undecodable bytes early)."""
+    labeled = task.read_labeled(options)
+    transfer_count = sum(1 for _ in task.transfer_examples(options))
+    if transfer_count < 2:
+        raise ValueError(f"--transfer_file={options.transfer_file}: distillation needs "
+                         f"unlabeled sentences; found {transfer_count}.")
+    encoded = {name: task.encode(examples, tokenizer, options.seq_len, labeled.labels)
+               for name, examples in (("train", labeled.train), ("dev", labeled.dev),
+                                      ("test", labeled.test))}
+    logging.info("data: %d train, %d dev, %d test, %d transfer examples; %d labels; "
+                 "%d bad examples skipped", len(labeled.train), len(labeled.dev),
+                 len(labeled.test), transfer_count, len(labeled.labels), labeled.skipped)
+    return Data(labeled, transfer_count, encoded)
 
 
-def check_disk_space(model_dir, needed):
-    free = shutil.disk_usage(model_dir).free
+def check_disk_space(options, hf_model, data, fine_tuned):
+    """Fails unless model_dir has room for what this run still writes: teacher copies (the
+    fine-tuned one and 2 checkpoints, unless reused) and the teacher outputs."""
+    teacher_bytes = 0 if fine_tuned else 3 * 4 * students.count_params(hf_model)
+    width = hf_model.config.hidden_size + len(data.labeled.labels)
+    outputs_bytes = data.transfer_count * options.seq_len * (2 * width + 8)
+    folder = os.path.join(options.model_dir, "teacher_outputs")
+    stored = sum(e.stat().st_size for e in os.scandir(folder)) if os.path.isdir(folder) else 0
+    needed = teacher_bytes + max(0, outputs_bytes - stored) + 100 * 2**20
+    free = shutil.disk_usage(options.model_dir).free
     if free < needed:
-        raise ValueError(f"--model_dir={model_dir}: {free / 2**20:.0f} MiB free, the run needs "
-                         f"about {needed / 2**20:.0f} MiB (teacher checkpoints and teacher "
-                         "outputs on the transfer set). Free space or choose another folder.")
+        raise ValueError(f"--model_dir={options.model_dir}: {free / 2**20:.0f} MiB free, the "
+                         f"run needs about {needed / 2**20:.0f} MiB more (teacher checkpoints "
+                         "and teacher outputs on the transfer set). Free space or choose "
+                         "another folder.")
 
 
-def _labels_dataset(student_ids, encoded, batch_size, seed=None):
+def prepare_teacher(options, task, data, tokenizer, strategy, outputs):
+    """The fine-tuned teacher from model_dir, or fine-tuned now and saved there."""
+    folder = os.path.join(options.model_dir, "teacher")
+    fine_tuned = teacher_lib.is_finetuned(folder)
+    checkpoint = folder if fine_tuned else options.pt_teacher_checkpoint
+    with strategy.scope():
+        hf_model = teacher_lib.load_teacher(checkpoint, len(data.labeled.labels),
+                                            task.teacher_class(options.pt_teacher))
+        predictor, distiller = teacher_lib.keras_models(hf_model, task, options.seq_len,
+                                                        options.teacher_layer, outputs)
+    check_disk_space(options, hf_model, data, fine_tuned)
+    started = time.time()
+    if fine_tuned:
+        logging.info("teacher: fine-tuned in an earlier run, loaded from %s", folder)
+    else:
+        batch = options.ft_batch_size * strategy.num_replicas_in_sync
+        checkpoints = os.path.join(options.model_dir, "teacher_checkpoints")
+        teacher_lib.fine_tune(
+            predictor, task, data.encoded["train"],
+            lambda: score(task, predictor, data, "dev", batch)[task.metric], strategy,
+            epochs=options.ft_epochs, batch_size=batch, learning_rate=options.ft_learning_rate,
+            patience=options.patience, folder=checkpoints,
+            checkpoint_steps=options.checkpoint_steps, seed=options.seed,
+            callbacks=[console.EpochProgress("teacher", options.ft_epochs)])
+        teacher_lib.save(hf_model, tokenizer, folder)
+        teacher_lib.finish_fine_tuning(checkpoints)
+    return Teacher(hf_model, tokenizer, predictor, distiller,
+                   training.weights_fingerprint(hf_model), time.time() - started)
+
+
+def store_teacher_outputs(options, task, teacher, strategy, outputs):
+    """The teacher's `outputs` on the transfer set, computed once per chunk."""
+    started = time.time()
+    stamp = {"teacher": teacher.fingerprint, "outputs": list(outputs),
+             "teacher_layer": options.teacher_layer, "seq_len": options.seq_len}
+
+    def progress(split, index, count):
+        logging.info("teacher outputs: %s chunk %d (%d examples) written", split, index + 1,
+                     count)
+
+    train_paths, val_paths = teacher_cache.store_outputs(
+        task.transfer_examples(options), task, teacher.tokenizer, options.seq_len,
+        teacher.distiller, os.path.join(options.model_dir, "teacher_outputs"),
+        options.distil_chunk_size, options.distil_batch_size * strategy.num_replicas_in_sync,
+        stamp, progress)
+    return TransferOutputs(train_paths, val_paths, time.time() - started)
+
+
+def build_student(options, task, teacher, data, transfer, strategy, distils_last_layer):
+    """The student model, its vocabulary and the initialisation the baseline shares."""
+    tokenizer, hf_model = teacher.tokenizer, teacher.hf_model
+    teacher_vocab_size = hf_model.config.vocab_size
+    if options.student_vocab == "full":
+        vocab = vocab_lib.StudentVocab.full(teacher_vocab_size, tokenizer.pad_token_id,
+                                            tokenizer.unk_token_id)
+    else:
+        vocab = vocab_lib.StudentVocab.from_ids(
+            itertools.chain([data.encoded["train"].input_ids], teacher_cache.read_field(
+                transfer.train_paths + transfer.val_paths, "input_ids")),
+            tokenizer.pad_token_id, tokenizer.unk_token_id)
+    id_table = vocab.lookup_table(teacher_vocab_size)
+    student = students.get(options)
+    dims = student_dims(options, data, teacher, vocab)
+    folder = os.path.join(options.model_dir, "student")
+    initial_weights = os.path.join(folder, "initial.h5")
+    with strategy.scope():
+        model = student.build(dims, vocab_lib.factorise_embeddings(
+            teacher_lib.word_embeddings(hf_model), vocab.teacher_ids, options.word_emb_dim))
+    if os.path.exists(initial_weights):
+        model.load_weights(initial_weights)
+    else:
+        head = teacher_lib.classifier_weights(hf_model)
+        if distils_last_layer and head is not None:
+            # The 'hidden' output learns the teacher's last hidden states, which the teacher's
+            # classifier maps to its logits: the student's output layer starts as it.
+            model.get_layer("logits").set_weights(head)
+        os.makedirs(folder, exist_ok=True)
+        training.save_weights_atomically(model, initial_weights)
+    ids = {name: id_table[e.input_ids] for name, e in data.encoded.items()}
+    return BuiltStudent(student, model, vocab, id_table, dims, ids, initial_weights)
+
+
+def student_dims(options, data, teacher, vocab):
+    hidden = teacher.distiller.output.get("hidden")
+    return students.Dims(len(vocab), options.seq_len, len(data.labeled.labels),
+                         int(hidden.shape[-1]) if hidden is not None
+                         else teacher.hf_model.config.hidden_size)
+
+
+def write_manifest(options, task, data, teacher, built):
+    manifest_lib.Manifest(
+        options, task=task.name, labels=data.labeled.labels,
+        student_vocab=teacher.tokenizer.convert_ids_to_tokens(built.vocab.teacher_ids.tolist()),
+        teacher_hidden_size=built.dims.teacher_hidden_size,
+        teacher_vocab_size=int(teacher.hf_model.config.vocab_size),
+        do_lower_case=bool(getattr(teacher.tokenizer, "do_lower_case", False)),
+        teacher_fingerprint=teacher.fingerprint).write()
+
+
+def distil(options, task, stages, built, model, data, transfer, strategy, folder, phases):
+    """Runs `stages` on `model` (the student or a baseline of its shape) under `folder`."""
+    batch = options.distil_batch_size * strategy.num_replicas_in_sync
+
+    def stage_data(stage):
+        objective = stage.objective
+        if objective.on_transfer_set:
+            return (lambda epoch: teacher_cache.dataset(
+                        transfer.train_paths, objective.target, objective.mask, batch,
+                        built.id_table, options.seed, epoch),
+                    teacher_cache.dataset(transfer.val_paths, objective.target, objective.mask,
+                                          batch, built.id_table))
+        return (lambda epoch: _labels_dataset(built.ids["train"], data.encoded["train"], batch,
+                                              options.seed, epoch),
+                _labels_dataset(built.ids["dev"], data.encoded["dev"], batch))
+
+    settings = runner.Settings(
+        folder=os.path.join(options.model_dir, folder), strategy=strategy,
+        epochs=options.distil_epochs, patience=options.patience,
+        learning_rate=options.distil_learning_rate, checkpoint_steps=options.checkpoint_steps,
+        dev_score=lambda m: student_score(task, m, built.ids["dev"], data, "dev", batch)[
+            task.metric],
+        announce=phases.start, callbacks=lambda stage: [console.EpochProgress(
+            stage.name, options.distil_epochs)])
+    return runner.run_stages(stages, built.student, model, stage_data, settings)
+
+
+def _labels_dataset(student_ids, encoded, batch_size, seed=None, epoch=0):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
     dataset = tf.data.Dataset.from_tensor_slices(
-        (student_ids, encoded.label_ids, encoded.label_mask))
+        (student_ids, encoded.label_ids, encoded.label_weights))
     if seed is not None:
-        dataset = dataset.shuffle(len(student_ids), seed=seed, reshuffle_each_iteration=True)
+        dataset = training.shuffled(dataset, len(student_ids), seed, epoch)
     return dataset.batch(batch_size)
 
 
-def _fine_tuned_teacher(config, data, encoded, tokenizer, strategy, replicas):
-    """Loads the fine-tuned teacher from model_dir, or fine-tunes and saves it."""
-    folder = os.path.join(config.model_dir, "teacher")
-    checkpoint = folder if teacher_lib.is_finetuned(folder) else config.pt_teacher_checkpoint
-    with strategy.scope():
-        hf_model = teacher_lib.load_teacher(checkpoint, len(data.tags), config.pt_teacher)
-        tagger, distiller = teacher_lib.keras_models(hf_model, config.seq_len,
-                                                     config.teacher_layer)
-    if checkpoint == folder:
-        logging.info("teacher: fine-tuned in an earlier run, loaded from %s", folder)
-        return hf_model, tagger, distiller, 0.0
-    started = time.time()
-
-    def dev_f1():
-        return _scores(tagger.predict, encoded["dev"], data.dev, data.tags,
-                       config.ft_batch_size * replicas)["mean_f1"]
-
-    check_disk_space(config.model_dir, _needed_bytes(config, hf_model, data.transfer_count))
-    checkpoints = os.path.join(config.model_dir, "teacher_checkpoints")
-    teacher_lib.fine_tune(tagger, encoded["train"], dev_f1, strategy,
-                          epochs=config.ft_epochs, batch_size=config.ft_batch_size * replicas,
-                          learning_rate=config.ft_learning_rate, patience=config.patience,
-                          folder=checkpoints, checkpoint_steps=config.checkpoint_steps,
-                          seed=config.seed)
-    teacher_lib.save(hf_model, tokenizer, folder)
-    teacher_lib.finish_fine_tuning(checkpoints)
-    return hf_model, tagger, distiller, time.time() - started
+def score(task, predictor, data, split, batch_size):
+    """The task's scores of the teacher on a split."""
+    encoded = data.encoded[split]
+    logits = predictor.predict([encoded.input_ids, encoded.attention_mask],
+                               batch_size=batch_size, verbose=0)
+    return task.score(logits, encoded, getattr(data.labeled, split), data.labeled.labels)
 
 
-def _scores(predict, encoded, sentences, tags, batch_size):
-    return evaluate.evaluate_tagger(
-        lambda e: predict([e.input_ids, e.attention_mask], batch_size=batch_size, verbose=0),
-        encoded, sentences, tags)
+def student_score(task, model, student_ids, data, split, batch_size):
+    """The task's scores of a student model on a split."""
+    logits = model.predict(student_ids, batch_size=batch_size, verbose=0)["logits"]
+    return task.score(logits, data.encoded[split], getattr(data.labeled, split),
+                      data.labeled.labels)
 
 
-def _student_scores(student, student_ids, encoded, sentences, tags, batch_size):
-    return evaluate.evaluate_tagger(
-        lambda _: student.predict(student_ids, batch_size=batch_size, verbose=0),
-        encoded, sentences, tags)
+# === The run ===
 
-
-def weights_fingerprint(model):
-    """A short hash of the model's weights: equal on every worker of a synchronous run."""
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(weight.tobytes())
-    return digest.hexdigest()[:16]
-
-
-def run(config):
+def run(options):
     """Trains teacher and student, evaluates both per language, writes model_dir; returns metrics."""
-    config = dataclasses.replace(
-        config, pt_teacher_checkpoint=config.pt_teacher_checkpoint or teacher_lib.default_checkpoint())
-    strategy = distribute.make_strategy(config.strategy)  # first: multi_worker must precede ops
-    with distribute.worker_model_dir(config.model_dir, strategy) as model_dir:
-        config = dataclasses.replace(config, model_dir=model_dir)
-        check_model_dir(config)
-        tf_keras.utils.set_random_seed(config.seed)
-        tf_keras.mixed_precision.set_global_policy(config.opt_policy)
+    options = options.validate().replace(
+        pt_teacher_checkpoint=teacher_zoo.resolve_checkpoint(options.pt_teacher_checkpoint))
+    strategy = distribute.make_strategy(options.strategy)  # first: multi_worker must precede ops
+    with distribute.worker_model_dir(options.model_dir, strategy) as model_dir:
+        options = options.replace(model_dir=model_dir)
+        check_model_dir(options)
+        tf_keras.utils.set_random_seed(options.seed)
+        tf_keras.mixed_precision.set_global_policy(options.opt_policy)
         try:
-            return _run(config, strategy)
+            return _run(options, strategy)
         finally:
             tf_keras.mixed_precision.set_global_policy("float32")
 
 
-def _run(config, strategy):
+def _run(options, strategy):
     started = time.time()
-    data = load_data(config)
+    task = tasks.get(tasks.name_for(options))
+    student = students.get(options)
+    stages = recipes.get(options.recipe)(task, student, options)
+    baseline_stages = recipes.get("labels_only")(task, student, options) if options.baseline else []
+    outputs = recipes.teacher_outputs_needed(stages)
+    phases = console.Phases(4 + len(stages) + len(baseline_stages) + 1)
     replicas = strategy.num_replicas_in_sync
-    logging.info("strategy: %s with %d replicas", config.strategy, replicas)
+    batch = options.distil_batch_size * replicas
 
-    # === Data to word pieces ===
-    tokenizer = teacher_lib.load_tokenizer(config.pt_teacher_checkpoint)
-    tag_to_id = {tag: i for i, tag in enumerate(data.tags)}
-    encoded = {name: features.encode(sentences, tokenizer, config.seq_len, tag_to_id)
-               for name, sentences in (("train", data.train), ("dev", data.dev),
-                                       ("test", data.test))}
-
-    # === Teacher ===
-    hf_model, tagger, distiller, teacher_seconds = _fine_tuned_teacher(
-        config, data, encoded, tokenizer, strategy, replicas)
-    eval_batch = config.distil_batch_size * replicas
-    teacher_scores = _scores(tagger.predict, encoded["test"], data.test, data.tags, eval_batch)
-    logging.info("teacher: test mean F1 %.4f", teacher_scores["mean_f1"])
-
-    # === Teacher outputs on the transfer set, once, streamed chunk by chunk ===
-    outputs_started = time.time()
-    train_paths, val_paths = teacher_cache.store_outputs(
-        transfer_sentences(config), tokenizer, config.seq_len, distiller,
-        os.path.join(config.model_dir, "teacher_outputs"), config.distil_chunk_size, eval_batch)
-    outputs_seconds = time.time() - outputs_started
-    truncated = {name: e.truncated for name, e in encoded.items()}
-    truncated["transfer"] = teacher_cache.truncated_count(train_paths + val_paths)
-    logging.info("sentences longer than --seq_len=%d word pieces (truncated for the model, "
-                 "scored in full): %s", config.seq_len, truncated)
-
-    # === Student ===
-    teacher_vocab_size = hf_model.config.vocab_size
-    if config.student_vocab == "full":
-        vocab = features.StudentVocab.full(teacher_vocab_size, tokenizer.pad_token_id,
-                                           tokenizer.unk_token_id)
-    else:
-        vocab = features.StudentVocab.from_ids(
-            itertools.chain([encoded["train"].input_ids],
-                            teacher_cache.read_field(train_paths + val_paths, "input_ids")),
-            tokenizer.pad_token_id, tokenizer.unk_token_id)
-    student_id_table = vocab.lookup_table(teacher_vocab_size)
-    student_ids = {name: student_id_table[e.input_ids] for name, e in encoded.items()}
-    embeddings = student_lib.factorise_embeddings(
-        teacher_lib.word_embeddings(hf_model), vocab.teacher_ids, config.word_emb_dim)
-    teacher_hidden_size = distiller.outputs[0].shape[-1]
-
-    def build():
-        with strategy.scope():
-            return student_lib.build_student(
-                len(vocab), config.seq_len, len(data.tags), teacher_hidden_size,
-                config.word_emb_dim, config.bilstm_hidden_size, config.dropout_rate, embeddings)
-
-    student = build()
-    if teacher_lib.is_last_layer(hf_model, config.teacher_layer):
-        # Stage 1 teaches the projection the teacher's last hidden states, which the teacher's
-        # classifier maps to its logits: the student's output layer starts as that classifier.
-        head = teacher_lib.classifier_weights(hf_model)
-        if head is not None:
-            student.get_layer("logits").set_weights(head)
-    training.write_json_atomically(os.path.join(config.model_dir, "config.json"), {
-        "options": dataclasses.asdict(config), "tags": data.tags,
-        "student_vocab": tokenizer.convert_ids_to_tokens(vocab.teacher_ids.tolist()),
-        "teacher_hidden_size": int(teacher_hidden_size),
-        "teacher_vocab_size": int(teacher_vocab_size),
-        "do_lower_case": bool(getattr(tokenizer, "do_lower_case", False))})
-
-    # === Stages ===
-    batch = config.distil_batch_size * replicas
-    labels_data = (_labels_dataset(student_ids["train"], encoded["train"], batch, config.seed),
-                   _labels_dataset(student_ids["dev"], encoded["dev"], batch))
-
-    def stage_settings(folder_name):
-        settings = stages.StageSettings(
-            folder=os.path.join(config.model_dir, folder_name), strategy=strategy,
-            batch_size=batch, epochs=config.distil_epochs, patience=config.patience,
-            learning_rate=config.distil_learning_rate, checkpoint_steps=config.checkpoint_steps,
-            dev_f1=lambda model: _student_scores(model, student_ids["dev"], encoded["dev"],
-                                                 data.dev, data.tags, batch)["mean_f1"])
-        os.makedirs(settings.folder, exist_ok=True)
-        return settings, stages.Progress(settings.folder)
-
-    settings, progress = stage_settings("student")
-    transfer = lambda target, paths, seed: teacher_cache.dataset(paths, target, batch,
-                                                                 student_id_table, seed)
-    records = stages.distil_representation(
-        student, transfer("hidden", train_paths, config.seed),
-        transfer("hidden", val_paths, None), settings, progress)
-    records += stages.distil_logits(
-        student, transfer("logits", train_paths, config.seed),
-        transfer("logits", val_paths, None), settings, progress,
-        losses.logits_loss(config.logits_loss, config.temperature))
-    records += stages.train_on_labels(student, *labels_data, settings, progress)
-    best = stages.load_best(student, settings, progress)
-    logging.info("student: best on dev after stage %s (dev F1 %.4f)", best["name"], best["dev_f1"])
-    test_scores = lambda model: _student_scores(model, student_ids["test"], encoded["test"],
-                                                data.test, data.tags, batch)
+    phases.start("data", f"reading and encoding ({options.strategy} strategy, {replicas} "
+                 "replicas)")
+    tokenizer = teacher_lib.load_tokenizer(options.pt_teacher_checkpoint)
+    data = load_data(options, task, tokenizer)
+    phases.start("teacher", f"{os.path.basename(options.pt_teacher_checkpoint)}, fine-tuned "
+                 "on the labeled data")
+    teacher = prepare_teacher(options, task, data, tokenizer, strategy, outputs)
+    teacher_scores = score(task, teacher.predictor, data, "test", batch)
+    logging.info("teacher: test %s %.4f", task.metric, teacher_scores[task.metric])
+    phases.start("teacher_outputs", f"{', '.join(outputs)} on {data.transfer_count:,} "
+                 "transfer examples")
+    transfer = store_teacher_outputs(options, task, teacher, strategy, outputs)
+    phases.start("student", f"building the {options.student} student")
+    built = build_student(options, task, teacher, data, transfer, strategy,
+                          teacher_lib.is_last_layer(teacher.hf_model, options.teacher_layer))
+    write_manifest(options, task, data, teacher, built)
+    records, best = distil(options, task, stages, built, built.model, data, transfer, strategy,
+                           "student", phases)
+    logging.info("student: best on dev after stage %s (dev %s %.4f)", best["name"],
+                 task.metric, best["dev_score"])
     baseline_scores = None
-    if config.baseline:
-        # The same student shape and initialisation, trained on the labeled data alone.
-        logging.info("baseline: a student trained without distillation")
-        baseline = build()
-        baseline_settings, baseline_progress = stage_settings("student_baseline")
-        records += stages.train_baseline(baseline, *labels_data, baseline_settings,
-                                         baseline_progress)
-        stages.load_best(baseline, baseline_settings, baseline_progress)
-        baseline_scores = test_scores(baseline)
+    if baseline_stages:
+        with strategy.scope():
+            baseline = built.student.build(built.dims)
+        baseline.load_weights(built.initial_weights)  # the student's initialisation
+        records += distil(options, task, baseline_stages, built, baseline, data, transfer,
+                          strategy, "student_baseline", phases)[0]
+        baseline_scores = student_score(task, baseline, built.ids["test"], data, "test", batch)
 
-    # === Evaluation ===
-    logging.info("student: weights fingerprint %s", weights_fingerprint(student))
-    student_scores = test_scores(student)
-    params = {"teacher": student_lib.count_params(hf_model),
-              "student": student_lib.count_params(student)}
+    phases.start("evaluation", "scoring on test")
+    logging.info("student: weights fingerprint %s", training.weights_fingerprint(built.model))
+    student_scores = student_score(task, built.model, built.ids["test"], data, "test", batch)
+    params = {"teacher": students.count_params(teacher.hf_model),
+              "student": students.count_params(built.model)}
+    truncated = sum(e.truncated for e in data.encoded.values()) + teacher_cache.truncated_count(
+        transfer.train_paths + transfer.val_paths)
     metrics = {
+        "task": task.name, "student_type": options.student, "recipe": options.recipe,
         "teacher": teacher_scores, "student": student_scores, "params": params,
         "compression": params["teacher"] / params["student"],
-        "truncated_sentences": sum(truncated.values()), "skipped_sentences": data.skipped,
+        "truncated_sentences": truncated, "skipped_sentences": data.labeled.skipped,
         "best_stage": best["name"], "replicas": replicas,
-        "stages": [{"name": "teacher_fine_tuning", "seconds": round(teacher_seconds, 2),
+        "stages": [{"name": "teacher_fine_tuning", "seconds": round(teacher.seconds, 2),
                     "best_val_loss": None},
-                   {"name": "teacher_outputs", "seconds": round(outputs_seconds, 2),
+                   {"name": "teacher_outputs", "seconds": round(transfer.seconds, 2),
                     "best_val_loss": None}]
                   + [{k: r[k] for k in ("name", "seconds", "best_val_loss")} for r in records],
         "seconds": round(time.time() - started, 2),
     }
+    scores = {"teacher": teacher_scores, "student": student_scores}
     if baseline_scores is not None:
-        metrics["baseline"] = baseline_scores
-    training.write_json_atomically(os.path.join(config.model_dir, "metrics.json"), metrics)
-    print(evaluate.results_table(teacher_scores, student_scores))
+        metrics["baseline"] = scores["baseline"] = baseline_scores
+    training.write_json_atomically(os.path.join(options.model_dir, "metrics.json"), metrics)
+    print(task.results_table(scores))
     print(f"parameters: teacher {params['teacher']:,}, student {params['student']:,} "
           f"({metrics['compression']:.1f}x smaller)")
     return metrics

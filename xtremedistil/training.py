@@ -7,6 +7,7 @@ moment resumes from the last checkpoint with the optimizer's moments and step co
 """
 
 import glob
+import hashlib
 import json
 import math
 import os
@@ -31,6 +32,19 @@ def save_weights_atomically(model, path):
     tmp = _temp_path(path)
     model.save_weights(tmp)
     os.replace(tmp, path)
+
+
+def shuffled(dataset, size, seed, epoch):
+    """`dataset` shuffled in an order that depends on (seed, epoch) alone."""
+    return dataset.shuffle(size, seed=seed * 100003 + epoch, reshuffle_each_iteration=False)
+
+
+def weights_fingerprint(model):
+    """A short hash of the model's weights: equal on every worker of a synchronous run."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def write_json_atomically(path, value):
@@ -62,8 +76,7 @@ class KeepBest(tf_keras.callbacks.Callback):
                 return
         value = self.score_fn() if self.score_fn else logs[self.monitor]
         if self.score_fn:
-            logs["dev_f1"] = value
-            logging.info("epoch %d: dev F1 %.4f", epoch + 1, value)
+            logs["dev_score"] = value  # callbacks after this one (progress lines) show it
         sign = 1 if self.score_fn else -1
         if self.best is None or sign * value > sign * self.best:
             self.best, self.wait = value, 0
@@ -123,27 +136,31 @@ class Checkpointer(tf_keras.callbacks.Callback):
 
 
 def fit_resumable(model, folder, name, keep_best, epochs, train_data, validation_data,
-                  checkpoint_steps=0, verbose=2, extra_callbacks=()):
-    """model.fit on a tf.data dataset with early stopping and checkpoints (every epoch, and
-    every `checkpoint_steps` batches when > 0), resuming from the last one under `name`.
+                  checkpoint_steps=0, verbose=0, extra_callbacks=()):
+    """model.fit with early stopping and checkpoints (every epoch, and every `checkpoint_steps`
+    batches when > 0), resuming from the last one under `name`.
 
-    A run resumed mid-epoch trains that epoch's remaining number of batches; with a reshuffled
-    dataset they may hold other examples than the ones the killed run would have seen.
+    train_data(epoch) gives the dataset of one epoch, its order a function of the seed and the
+    epoch alone, so a run resumed mid-epoch trains on exactly the batches the killed run had
+    left, and later epochs see what an uninterrupted run would.
     """
     state = _load_state(model, folder, name, keep_best)
     checkpointer = Checkpointer(keep_best, folder, name, checkpoint_steps, state)
     callbacks = [keep_best, checkpointer, *extra_callbacks]
     epoch = state["epoch"] if state else 0
+    batches_done = state["batches_done"] if state else 0
     if state and state["stopped"]:
         epoch = epochs
-    if epoch < epochs and state and state["batches_done"]:
-        # Finish the interrupted epoch first, then go on with whole epochs.
-        model.fit(train_data.skip(state["batches_done"]), epochs=epoch + 1, initial_epoch=epoch,
-                  validation_data=validation_data, callbacks=callbacks, verbose=verbose)
-        epoch = epochs if model.stop_training else epoch + 1
-    if epoch < epochs and not keep_best.non_finite:
-        model.fit(train_data, epochs=epochs, initial_epoch=epoch,
-                  validation_data=validation_data, callbacks=callbacks, verbose=verbose)
+    while epoch < epochs and not keep_best.non_finite:
+        data = train_data(epoch)
+        if batches_done:
+            data, batches_done = data.skip(batches_done), 0  # finish the interrupted epoch
+        # One fit call per epoch: each epoch gets its own dataset.
+        model.fit(data, epochs=epoch + 1, initial_epoch=epoch, validation_data=validation_data,
+                  callbacks=callbacks, verbose=verbose)
+        epoch += 1
+        if model.stop_training:
+            break
     if keep_best.best is not None:
         model.load_weights(keep_best.best_path)
     if keep_best.non_finite:

@@ -1,0 +1,156 @@
+"""The engine's seams: a student registered from outside trains end to end; teacher outputs
+stored by name and stamped with the teacher; the masks distilled; shared initialisation;
+start-up checks on resume; clear errors for runs that are not trained."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from tests.conftest import tiny_config
+from xtremedistil import pipeline, students, tasks, teacher_cache, training
+from xtremedistil.data import Sentence
+from xtremedistil.students import vocab as vocab_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class LSTMStudent(students.Student):
+    """A trivial second student: one left-to-right LSTM, no projection activation."""
+    name = "lstm"
+    layer_groups = {"logits": ("logits",), "encoder": ("lstm", "projection"),
+                    "word_embeddings": ("word_embeddings",)}
+
+    def build(self, dims, embeddings=None, batch_size=None):
+        ids = tf_keras.Input((dims.seq_len,), batch_size=batch_size, dtype=tf.int32,
+                             name="student_ids")
+        init = (tf_keras.initializers.Constant(embeddings) if embeddings is not None
+                else "uniform")
+        x = tf_keras.layers.Embedding(dims.vocab_size, self.options.word_emb_dim,
+                                      embeddings_initializer=init, name="word_embeddings")(ids)
+        x = tf_keras.layers.LSTM(self.options.bilstm_hidden_size, return_sequences=True,
+                                 name="lstm")(x)
+        hidden = tf_keras.layers.Dense(dims.teacher_hidden_size, name="projection")(x)
+        logits = tf_keras.layers.Dense(dims.num_labels, name="logits")(hidden)
+        return tf_keras.Model(ids, {"hidden": hidden, "logits": logits}, name="lstm_student")
+
+
+def test_a_registered_student_runs_end_to_end(tmp_path):
+    students.STUDENTS.register("lstm", LSTMStudent)
+    metrics = pipeline.run(tiny_config(tmp_path, student="lstm", baseline=False))
+    assert metrics["student_type"] == "lstm"
+    names = [s["name"] for s in metrics["stages"]]
+    # Its three layer groups give three logit and three label sub-stages.
+    assert names[2:] == ["representation", "logits_1", "logits_2", "logits_3", "labels_1",
+                         "labels_2", "labels_3"]
+    assert metrics["student"]["mean_f1"] > 0.6
+    model = LSTMStudent(tiny_config(tmp_path)).build(students.Dims(10, 8, 3, 4))
+    assert "lstm" in [layer.name for layer in model.layers]
+
+
+def _fake_distiller(seq_len, value):
+    """A 'teacher' whose hidden output is `value` everywhere: [B, T, 2] and logits [B, T, 3]."""
+    ids = tf_keras.Input((seq_len,), dtype=tf.int32)
+    mask = tf_keras.Input((seq_len,), dtype=tf.int32)
+    ones = tf_keras.layers.Lambda(lambda t: tf.ones(tf.concat([tf.shape(t), [1]], 0)))(ids)
+    return tf_keras.Model([ids, mask], {"hidden": tf_keras.layers.Lambda(
+        lambda t: tf.tile(t, [1, 1, 2]) * value)(ones), "logits": tf_keras.layers.Lambda(
+        lambda t: tf.tile(t, [1, 1, 3]) * value)(ones)})
+
+
+def _sentences(n):
+    return [Sentence(("alice", "met", "bob", "smith"), None, "xx", f"t:{i}") for i in range(n)]
+
+
+def _stored(folder, tokenizer, value, stamp):
+    task = tasks.get("tagging")
+    return teacher_cache.store_outputs(iter(_sentences(30)), task, tokenizer, 8,
+                                       _fake_distiller(8, value), str(folder), 10, 8, stamp)
+
+
+def test_stored_outputs_are_recomputed_for_another_teacher(tmp_path, tiny_tokenizer):
+    folder = tmp_path / "outputs"
+    train, _ = _stored(folder, tiny_tokenizer, 1.0, {"teacher": "a"})
+    with np.load(train[0]) as chunk:
+        assert float(chunk["out_hidden"].max()) == 1.0
+    before = os.path.getmtime(train[0])
+    _stored(folder, tiny_tokenizer, 1.0, {"teacher": "a"})  # same teacher: reused
+    assert os.path.getmtime(train[0]) == before
+    train, _ = _stored(folder, tiny_tokenizer, 2.0, {"teacher": "b"})  # another: recomputed
+    with np.load(train[0]) as chunk:
+        assert float(chunk["out_hidden"].max()) == 2.0
+        assert set(chunk) >= {"input_ids", "mask_tokens", "mask_words", "out_logits"}
+
+
+def test_transfer_masks_weight_the_positions_they_name(tmp_path, tiny_tokenizer):
+    train, _ = _stored(tmp_path / "outputs", tiny_tokenizer, 1.0, {"teacher": "a"})
+    table = np.arange(1000, dtype=np.int32)
+    pieces = tiny_tokenizer.convert_ids_to_tokens(
+        next(iter(teacher_cache.dataset(train, "logits", "tokens", 1, table)))[0][0].numpy())
+    assert pieces[:7] == ["[CLS]", "alice", "met", "bob", "smith", "[SEP]", "[PAD]"]
+    _, _, tokens = next(iter(teacher_cache.dataset(train, "logits", "tokens", 1, table)))
+    _, _, words = next(iter(teacher_cache.dataset(train, "logits", "words", 1, table)))
+    assert tokens.numpy()[0].tolist() == [1, 1, 1, 1, 1, 1, 0, 0]  # [CLS] .. [SEP]
+    assert words.numpy()[0].tolist() == [0, 1, 1, 1, 1, 0, 0, 0]  # first pieces only
+
+
+def test_student_and_baseline_share_the_initialisation(trained_run):
+    config, _ = trained_run
+    student_dir = os.path.join(config.model_dir, "student")
+    initial = os.path.join(student_dir, "initial.h5")
+    assert os.path.exists(initial)
+    manifest = pipeline.manifest_lib.Manifest.read(config.model_dir)
+    model = students.get(manifest.options).build(students.Dims(
+        len(manifest.student_vocab), config.seq_len, len(manifest.labels),
+        manifest.teacher_hidden_size))
+    model.load_weights(initial)
+    teacher = pipeline.teacher_lib.load_teacher(manifest.teacher_dir, len(manifest.labels))
+    # The last teacher layer is distilled, so both start from the teacher's classifier.
+    for got, want in zip(model.get_layer("logits").get_weights(),
+                         teacher.classifier.get_weights()):
+        np.testing.assert_allclose(got, want)
+
+
+def test_resume_checks_disk_space(trained_run, monkeypatch):
+    config, _ = trained_run
+    usage = shutil.disk_usage(config.model_dir)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=2**20))
+    with pytest.raises(ValueError, match="MiB free"):
+        pipeline.run(config)
+
+
+def test_export_of_an_unfinished_run_says_not_trained(tmp_path):
+    model_dir = tmp_path / "model"
+    pipeline.check_model_dir(tiny_config(tmp_path, model_dir=str(model_dir)))  # config.json only
+    result = subprocess.run([sys.executable, "run_xtreme_distil.py", "--mode=export",
+                             f"--model_dir={model_dir}"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode != 0
+    assert "not trained yet" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_student_vocab_maps_and_factorises():
+    vocab = vocab_lib.StudentVocab.from_ids([np.array([[0, 7, 3]])], pad_id=0, unk_id=1)
+    embeddings = vocab_lib.factorise_embeddings(
+        np.random.default_rng(0).normal(size=(10, 6)), vocab.teacher_ids, 3)
+    assert embeddings.shape == (4, 3) and abs(float(embeddings.std()) - 1) < 1e-3
+
+
+def test_metrics_record_the_engine_parts(trained_run):
+    config, metrics = trained_run
+    with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as f:
+        written = json.load(f)
+    assert (written["task"], written["student_type"], written["recipe"]) == (
+        "tagging", "bilstm", "xtremedistil")
+    with open(os.path.join(config.model_dir, "teacher_outputs", "stamp.json"),
+              encoding="utf-8") as f:
+        stamp = json.load(f)
+    teacher = pipeline.teacher_lib.load_teacher(os.path.join(config.model_dir, "teacher"), 7)
+    assert stamp["teacher"] == training.weights_fingerprint(teacher)
+    assert stamp["outputs"] == ["hidden", "logits"]

@@ -1,0 +1,137 @@
+"""The SavedModel of a trained student: raw sentences in, one tag per word out.
+
+Legend: B sentences, N words in the batch, W most words in a sentence, T seq_len, C labels.
+
+It tokenises in the graph exactly as training did (`wordpiece.GraphTokenizer`), so it needs
+only TensorFlow and tensorflow_text (whose ops TF Serving's model server links in).
+"""
+
+import functools
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from xtremedistil.export import wordpiece
+
+SERVING_SIGNATURE = "serving_default"
+STUDENT_IDS_SIGNATURE = "student_ids"
+OUTSIDE_TAG = "O"  # tag of words cut off by seq_len
+
+
+def untracked_call(student):
+    """The student's inference call, hidden from tf.Module tracking.
+
+    Saving a tf-keras model as a tracked attribute also serialises every layer's call
+    functions (slow); tracking just its weights is all the signatures need.
+    """
+    return functools.partial(student, training=False)
+
+
+class StudentServer(tf.Module):
+    """The student behind two serving signatures; see `export_saved_model`."""
+
+    def __init__(self, tokenizer, student, labels, seq_len):
+        super().__init__(name="student_server")
+        self.tokenizer = tokenizer
+        self.student_weights = list(student.weights)
+        self._student = untracked_call(student)
+        self._labels = list(labels)
+        self._seq_len = seq_len
+
+    @tf.function(autograph=False)
+    def serve(self, sentences):
+        """[B] sentences -> word-level tags and probabilities [B, W], padded with '' and 0."""
+        words, student_ids, first_piece = self.tokenizer(sentences)
+        probabilities = tf.nn.softmax(self._student(student_ids))  # [B, T, C]
+        best_tag = tf.argmax(probabilities, axis=-1, output_type=tf.int32)  # [B, T]
+        best_probability = tf.reduce_max(probabilities, axis=-1)  # [B, T]
+        positions = first_piece.flat_values  # [N]
+        kept = positions < self._seq_len - 1
+        where = tf.stack([words.value_rowids(), tf.minimum(positions, self._seq_len - 1)], -1)
+        tag = tf.where(kept, tf.gather(tf.constant(self._labels), tf.gather_nd(best_tag, where)),
+                       OUTSIDE_TAG)  # [N]
+        probability = tf.where(kept, tf.gather_nd(best_probability, where), 1.0)  # [N]
+        return {
+            "words": words.to_tensor(default_value=""),  # [B, W]
+            "tags": words.with_flat_values(tag).to_tensor(default_value=""),  # [B, W]
+            "probabilities": words.with_flat_values(probability).to_tensor(0.0),  # [B, W]
+            "num_words": tf.cast(words.row_lengths(), tf.int32),  # [B]
+        }
+
+    @tf.function(autograph=False)
+    def serve_student_ids(self, student_ids):
+        """[B, T] student ids -> logits [B, T, C]."""
+        return {"logits": self._student(student_ids)}
+
+    @tf.function(autograph=False)
+    def tokenize(self, sentences):
+        """[B] sentences -> student ids [B, T] and first-piece positions [B, W] (-1 padded)."""
+        words, student_ids, first_piece = self.tokenizer(sentences)
+        return {"student_ids": student_ids,
+                "first_piece": first_piece.to_tensor(default_value=-1),
+                "num_words": tf.cast(words.row_lengths(), tf.int32)}
+
+
+def build_server(manifest, student):
+    """A StudentServer for a trained run (tokenizer from model_dir/teacher); student is the
+    logits-only Keras student (`export.load_student`)."""
+    settings = wordpiece.read_wordpiece_settings(manifest.teacher_dir, manifest.do_lower_case)
+    table = wordpiece.student_id_table(settings, manifest.student_vocab,
+                                       manifest.teacher_vocab_size)
+    seq_len = manifest.options.seq_len
+    return StudentServer(wordpiece.GraphTokenizer(settings, table, seq_len), student,
+                         manifest.labels, seq_len)
+
+
+def server_signatures(server, seq_len):
+    """{'serving_default': sentences -> tags..., 'student_ids': ids -> logits}."""
+    sentences = tf.TensorSpec([None], tf.string, name="sentences")
+    server.tokenize.get_concrete_function(sentences)  # saved as a plain function
+    return {
+        SERVING_SIGNATURE: server.serve.get_concrete_function(sentences),
+        STUDENT_IDS_SIGNATURE: server.serve_student_ids.get_concrete_function(
+            tf.TensorSpec([None, seq_len], tf.int32, name="student_ids")),
+    }
+
+
+def export_saved_model(manifest, export_dir, student):
+    """Writes the SavedModel to export_dir (replaced whole, through a temporary folder).
+
+    serving_default: sentences tf.string [B] ->
+      words          tf.string [B, W]  the whitespace-split words ('' past a sentence's end)
+      tags           tf.string [B, W]  one tag per word ('' past the end; 'O' for words cut
+                                       off by seq_len)
+      probabilities  float32 [B, W]    softmax probability of each tag (0 past the end, 1 for
+                                       cut-off words)
+      num_words      int32 [B]         words of each sentence
+    student_ids: student_ids int32 [B, T] -> logits float32 [B, T, C]
+    """
+    server = build_server(manifest, student)
+    signatures = server_signatures(server, manifest.options.seq_len)
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp_", dir=parent)
+    try:
+        tf.saved_model.save(server, tmp, signatures=signatures)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; TF Serving may run as another user
+        if os.path.exists(export_dir):
+            shutil.rmtree(export_dir)
+        os.replace(tmp, export_dir)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+    return export_dir
+
+
+def write_serving_config(saved_model_root, name):
+    """TF Serving --model_config_file for the model `name` under saved_model_root."""
+    base_path = os.path.abspath(os.path.join(saved_model_root, name))
+    path = os.path.join(saved_model_root, "models.config")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("model_config_list {\n  config {\n"
+                f"    name: \"{name}\"\n    base_path: \"{base_path}\"\n"
+                "    model_platform: \"tensorflow\"\n  }\n}\n")
+    return path
+

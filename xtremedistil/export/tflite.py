@@ -1,0 +1,267 @@
+"""TFLite files of a trained student: conversion, quantisation, the runner and the sidecar.
+
+Legend: N sentences, T seq_len, C labels.
+
+  student_fp32.tflite   student ids int32 [1, T] -> logits float32 [1, T, C]
+  student_fp16.tflite   the same with float16 weights
+  student_int8.tflite   int8: full-integer when it agrees with Keras on held-out transfer
+                        sentences, else dynamic range (the sidecar records which and why)
+  vocab.txt, labels.txt, teacher_vocab.txt (or teacher_tokenizer/), student_tflite.json
+
+`tflite_logits` is the one runner of these files: export's checks, the tests and the latency
+benchmark all run them through it.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from xtremedistil.export import saved_model
+from xtremedistil.export import wordpiece
+
+TFLITE_FILES = {"fp32": "student_fp32.tflite", "fp16": "student_fp16.tflite",
+                "int8": "student_int8.tflite"}
+SIDECAR = "student_tflite.json"
+MIN_INT8_AGREEMENT = 0.98  # full-integer int8 is kept only if it agrees this well with Keras
+CALIBRATION_SENTENCES = 200  # transfer sentences that calibrate full-integer int8
+CHECK_SENTENCES = 200  # further transfer sentences its tags are checked on
+
+
+# === Conversion and the runner ===
+
+def save_static_batch_student(student_batch1, seq_len, folder):
+    """Saves the batch-1 student as a SavedModel for the TFLite converter.
+
+    Its 'serving_default' signature: student_ids int32 [1, T] -> logits float32 [1, T, C].
+    With the static batch, the converter fuses each LSTM into UNIDIRECTIONAL_SEQUENCE_LSTM.
+    """
+    module = tf.Module()
+    module.student_weights = list(student_batch1.weights)
+    call = saved_model.untracked_call(student_batch1)
+    serve = tf.function(lambda student_ids: {"logits": call(student_ids)})
+    signature = serve.get_concrete_function(
+        tf.TensorSpec([1, seq_len], tf.int32, name="student_ids"))
+    tf.saved_model.save(module, folder, signatures={saved_model.SERVING_SIGNATURE: signature})
+    return folder
+
+
+def convert_tflite(static_saved_model, quantisation, representative_ids=None):
+    """TFLite flatbuffer bytes of the batch-1 student SavedModel, builtin ops only.
+
+    quantisation: 'fp32' (none), 'fp16' (float16 weights), 'dynamic_range' (int8 weights,
+    float activations) or 'full_integer' (int8 weights and activations, calibrated on
+    representative_ids [N, T]; int32 ids in, float32 logits out).
+    """
+    if quantisation not in ("fp32", "fp16", "dynamic_range", "full_integer"):
+        raise ValueError(f"quantisation={quantisation!r}: expected fp32, fp16, dynamic_range "
+                         "or full_integer.")
+    converter = tf.lite.TFLiteConverter.from_saved_model(static_saved_model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantisation != "fp32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantisation == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantisation == "full_integer":
+        converter.representative_dataset = lambda: ([row[None, :]] for row in representative_ids)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+def tflite_interpreter(model_path=None, model_content=None, runtime="litert", num_threads=None,
+                       default_delegates=False):
+    """An allocated interpreter.
+
+    runtime: 'litert' (ai_edge_litert) or 'tf' (tf.lite.Interpreter). Without default
+    delegates op lists show every op (the checks); with them (XNNPACK) it runs as apps do.
+    """
+    if runtime == "litert":
+        from ai_edge_litert import interpreter as litert  # pylint: disable=import-outside-toplevel
+        interpreter_class, resolver = litert.Interpreter, litert.OpResolverType
+    elif runtime == "tf":
+        interpreter_class, resolver = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+    else:
+        raise ValueError(f"runtime={runtime!r}: expected 'litert' or 'tf'.")
+    interpreter = interpreter_class(
+        model_path=model_path, model_content=model_content, num_threads=num_threads,
+        experimental_op_resolver_type=(resolver.AUTO if default_delegates
+                                       else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def tflite_logits(interpreter, student_ids):
+    """Runs a [1, T] TFLite student sentence by sentence: [N, T] ids -> [N, T, C] logits.
+
+    The fused LSTM ops keep their state in variable tensors between invocations, so the
+    variables are reset before each sentence (as every app must do).
+    """
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+    logits = []
+    for row in np.asarray(student_ids, np.int32):
+        interpreter.reset_all_variables()
+        interpreter.set_tensor(input_index, row[None, :])
+        interpreter.invoke()
+        logits.append(interpreter.get_tensor(output_index)[0])
+    return np.stack(logits)
+
+
+def tflite_ops(interpreter):
+    """Sorted op names of an interpreter's graph."""
+    details = interpreter._get_ops_details()  # pylint: disable=protected-access
+    return sorted({op["op_name"] for op in details})
+
+
+def tag_agreement(logits_a, logits_b, mask):
+    """Share of masked positions where two [N, T, C] logits pick the same tag."""
+    same = np.argmax(logits_a, -1) == np.argmax(logits_b, -1)
+    return float(same[mask > 0].mean()) if mask.sum() else 1.0
+
+
+# === int8: full-integer when it agrees with Keras ===
+
+def _int8_model(static_saved_model, keras_student, transfer, transfer_file):
+    """(flatbuffer, record): full-integer int8 if it converts and agrees with Keras on
+    >= MIN_INT8_AGREEMENT of held-out transfer words, else dynamic-range int8.
+
+    transfer: (student ids [N, T], label weights [N, T]) of the first
+    CALIBRATION_SENTENCES + CHECK_SENTENCES transfer sentences, or None.
+    """
+    record = {"quantisation": "dynamic_range"}
+    if transfer is None or len(transfer[0]) <= CALIBRATION_SENTENCES // 2:
+        record["full_integer"] = (f"not tried: transfer_file {transfer_file!r} is missing or "
+                                  "too small for calibration")
+        return convert_tflite(static_saved_model, "dynamic_range"), record
+    ids, weights = transfer
+    split = (CALIBRATION_SENTENCES if len(ids) >= CALIBRATION_SENTENCES + CHECK_SENTENCES
+             else len(ids) // 2)
+    calibrate, held_out = ids[:split], ids[split:]
+    keras_logits = keras_student.predict(held_out, verbose=0)
+
+    def agreement(flat):
+        logits = tflite_logits(tflite_interpreter(model_content=flat), held_out)
+        return round(tag_agreement(logits, keras_logits, weights[split:]), 4)
+
+    try:
+        flat = convert_tflite(static_saved_model, "full_integer", calibrate)
+    except Exception as error:  # pylint: disable=broad-except
+        record["full_integer"] = f"conversion failed: {str(error).splitlines()[0][:300]}"
+        return convert_tflite(static_saved_model, "dynamic_range"), record
+    record["full_integer"] = {"tag_agreement": agreement(flat),
+                              "held_out_sentences": int(len(held_out)),
+                              "calibration_sentences": int(len(calibrate))}
+    if record["full_integer"]["tag_agreement"] >= MIN_INT8_AGREEMENT:
+        record["quantisation"] = "full_integer"
+        return flat, record
+    flat = convert_tflite(static_saved_model, "dynamic_range")
+    record["dynamic_range"] = {"tag_agreement": agreement(flat)}
+    return flat, record
+
+
+# === The files and the sidecar ===
+
+_RECIPE_TAIL = (
+    "The tag of a word is argmax of the logits at its first piece (labels.txt, line = tag id); "
+    "words cut off by seq_len get 'O'. Reset the interpreter's variable tensors before every "
+    "sentence (Python reset_all_variables(), Java resetVariableTensors()): the fused LSTM ops "
+    "keep the previous sentence's state in them.")
+TOKENISATION_RECIPE = (
+    "Split the sentence at whitespace into words. Tokenise each word on its own with the "
+    "teacher's BERT WordPiece tokenizer (teacher_vocab.txt; lower-case and strip accents if "
+    "do_lower_case; split at punctuation and CJK characters; '##' continuation pieces; words "
+    "over 100 characters become [UNK]); a word with no piece at all becomes [UNK]. Map each "
+    "piece string to its line number in vocab.txt (the student id), or to unk_id when absent. "
+    "Input = [cls_id] + the first seq_len - 2 pieces + [sep_id], padded with pad_id to seq_len. "
+    + _RECIPE_TAIL)
+TEACHER_TOKENIZER_RECIPE = (
+    "Split the sentence at whitespace into words and tokenise them with the teacher's own "
+    "tokenizer in teacher_tokenizer/ (Hugging Face tokenizers: tokenizer(words, "
+    "is_split_into_words=True, truncation=True, max_length=seq_len, padding='max_length'), "
+    "which adds its special pieces); a word with no piece at all becomes the unknown piece. "
+    "Map each teacher piece to its line number in vocab.txt (the student id), or to unk_id "
+    "when absent. " + _RECIPE_TAIL)
+
+
+def _write_lines(path, lines):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(f"{line}\n" for line in lines))
+
+
+def _tokenisation_sidecar(manifest, tflite_dir):
+    """Sidecar fields on making student ids: BERT WordPiece settings and teacher_vocab.txt, or,
+    for other teachers (BPE, SentencePiece), the teacher's tokenizer in teacher_tokenizer/."""
+    ids = {piece: i for i, piece in enumerate(manifest.student_vocab)}
+    try:
+        settings = wordpiece.read_wordpiece_settings(manifest.teacher_dir,
+                                                     manifest.do_lower_case)
+    except wordpiece.UnsupportedTokenizerError:
+        from xtremedistil import teacher as teacher_lib  # pylint: disable=import-outside-toplevel
+        tokenizer = teacher_lib.load_tokenizer(manifest.teacher_dir)
+        tokenizer.save_pretrained(os.path.join(tflite_dir, "teacher_tokenizer"))
+        special = (tokenizer.pad_token, tokenizer.unk_token, tokenizer.cls_token,
+                   tokenizer.sep_token)
+        tokenisation = {"teacher_tokenizer": "teacher_tokenizer",
+                        "tokenisation": TEACHER_TOKENIZER_RECIPE}
+    else:
+        special = (settings.pad_token, settings.unk_token, settings.cls_token,
+                   settings.sep_token)
+        shutil.copyfile(os.path.join(manifest.teacher_dir, "vocab.txt"),
+                        os.path.join(tflite_dir, "teacher_vocab.txt"))
+        tokenisation = {"do_lower_case": settings.lowercase,
+                        "strip_accents": settings.strip_accents,
+                        "max_chars_per_word": settings.max_chars_per_word,
+                        "teacher_vocab": "teacher_vocab.txt", "tokenisation": TOKENISATION_RECIPE}
+    pad, unk, cls, sep = special
+    return {"pad_id": ids.get(pad, 0), "unk_id": ids.get(unk, 1), "cls_id": ids.get(cls, 1),
+            "sep_id": ids.get(sep, 1), **tokenisation}
+
+
+def export_tflite(manifest, tflite_dir, keras_student, static_student, transfer):
+    """Writes student_{fp32,fp16,int8}.tflite, vocab/labels files and the json sidecar.
+
+    keras_student: the logits-only student (`export.load_student`); static_student the same
+    with a static batch of 1; transfer: the int8 calibration set (see _int8_model).
+    """
+    seq_len = manifest.options.seq_len
+    os.makedirs(tflite_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        static = save_static_batch_student(static_student, seq_len, tmp)
+        models = {"fp32": (convert_tflite(static, "fp32"), {"quantisation": "none (float32)"}),
+                  "fp16": (convert_tflite(static, "fp16"), {"quantisation": "float16 weights"}),
+                  "int8": _int8_model(static, keras_student, transfer,
+                                      manifest.options.transfer_file)}
+    files = {}
+    for key, (flat, record) in models.items():
+        path = os.path.join(tflite_dir, TFLITE_FILES[key])
+        with open(path, "wb") as f:
+            f.write(flat)
+        interpreter = tflite_interpreter(model_content=flat)
+        ops = tflite_ops(interpreter)
+        if any(op.startswith("Flex") or op == "CUSTOM" for op in ops):
+            raise RuntimeError(f"{path} needs non-builtin ops {ops}; it would not run on the "
+                               "plain TFLite runtime.")
+        files[TFLITE_FILES[key]] = dict(record, bytes=len(flat), ops=ops)
+    _write_lines(os.path.join(tflite_dir, "vocab.txt"), manifest.student_vocab)
+    _write_lines(os.path.join(tflite_dir, "labels.txt"), manifest.labels)
+    interpreter = tflite_interpreter(model_content=models["fp32"][0])
+    signature = interpreter.get_signature_list()
+    input_detail = interpreter.get_input_details()[0]
+    output_detail = interpreter.get_output_details()[0]
+    sidecar = {
+        "seq_len": seq_len, "batch_size": 1, "num_tags": len(manifest.labels),
+        "input": {"tensor_name": input_detail["name"], "signature_input": "student_ids",
+                  "dtype": "int32", "shape": [int(d) for d in input_detail["shape"]]},
+        "output": {"tensor_name": output_detail["name"], "signature_output": "logits",
+                   "dtype": "float32", "shape": [int(d) for d in output_detail["shape"]]},
+        "signatures": {k: {"inputs": v["inputs"], "outputs": v["outputs"]}
+                       for k, v in signature.items()},
+        "outside_tag": saved_model.OUTSIDE_TAG, "vocab": "vocab.txt", "labels": "labels.txt",
+        **_tokenisation_sidecar(manifest, tflite_dir), "files": files,
+    }
+    with open(os.path.join(tflite_dir, SIDECAR), "w", encoding="utf-8") as f:
+        json.dump(sidecar, f, indent=1, ensure_ascii=False)
+    return sidecar

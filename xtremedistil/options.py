@@ -1,0 +1,182 @@
+"""Every option of a run, defined once.
+
+The absl flags of run_xtreme_distil.py and of the benchmarks are made from `Options` (names,
+defaults, help, choices), config.json stores it (`manifest.py`), and library code takes it as a
+plain dataclass: library code never reads flags.
+"""
+
+import dataclasses
+
+DATA, TEACHER, STUDENT, DISTIL, RUN = "data", "teacher", "student", "distillation", "run"
+
+
+def option(default, help_text, group, choices=None):
+    """A dataclass field with the flag's help, group and (for enums) choices."""
+    return dataclasses.field(default=default, metadata={
+        "help": help_text, "group": group, "choices": choices})
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The options of a run (flag names of the original XtremeDistil where they exist)."""
+    # === Data ===
+    task: str = option("data/demo", "Folder with train, dev and test files ('train.tsv' or "
+                       "'train-<lang>.tsv' ...) and an optional labels.tsv.", DATA)
+    transfer_file: str = option(
+        "data/demo/transfer.txt", "Unlabeled sentences for distillation (required, at least "
+        "2): one sentence a line, or the column format (tags ignored). Read as a stream, "
+        "chunk by chunk.", DATA)
+    train_file: str = option("", "Comma-separated train files; overrides --task's.", DATA)
+    dev_file: str = option("", "Comma-separated dev files; overrides --task's.", DATA)
+    test_file: str = option("", "Comma-separated test files; overrides --task's.", DATA)
+    data_format: str = option(
+        "auto", "Labeled file format: 'xtremedistil' (tokens<TAB>tags a line), 'columns' "
+        "(CoNLL / WikiANN: token ... tag a line), or 'auto' to detect per file.", DATA,
+        ["auto", "xtremedistil", "columns"])
+    tag_scheme: str = option("iob2", "Tag scheme of the labeled files; IOB1 (CoNLL-2003/2002) "
+                             "is converted to IOB2.", DATA, ["iob2", "iob1"])
+    encoding: str = option("utf-8", "Text encoding of the data files (CoNLL-2002: latin-1).",
+                           DATA)
+    language: str = option("", "Language of sentences whose file gives none (no tag prefix, "
+                           "no '-<lang>' in the file name). Empty: 'default'.", DATA)
+    skip_bad_lines: bool = option(False, "Skip bad sentences (and report how many) instead of "
+                                  "stopping at the first.", DATA)
+    max_transfer: int = option(0, "Use at most this many transfer sentences (0: all).", DATA)
+    seq_len: int = option(32, "Word pieces per sentence; longer sentences are truncated for "
+                          "the model and their cut words scored as 'O'.", DATA)
+    do_NER: bool = option(True, "Token classification (NER): the 'tagging' task. Only NER is "
+                          "supported so far.", DATA)
+
+    # === Teacher ===
+    pt_teacher: str = option("auto", "transformers TF class of the teacher (e.g. TFBertModel), "
+                             "or 'auto' to read it from the checkpoint's config.json.", TEACHER)
+    pt_teacher_checkpoint: str = option(
+        "all-minilm-l6-v2", "The pre-trained teacher: a local folder (config.json, tokenizer "
+        "files, and model.safetensors, tf_model.h5 or pytorch_model.bin), or a name this "
+        "project builds locally from installed packages: 'all-minilm-l6-v2' (MiniLM-L6-H384, "
+        "English, uncased) or 'multilingual-e5-small' (XLM-R shape, ~100 languages).", TEACHER)
+    teacher_layer: int = option(-1, "Teacher layer whose hidden states stage 1 distils (0: "
+                                "embeddings, -1: the last layer).", TEACHER)
+    ft_batch_size: int = option(16, "Teacher fine-tuning batch size per replica.", TEACHER)
+    ft_epochs: int = option(10, "Teacher fine-tuning epochs (early stopping on dev F1).",
+                            TEACHER)
+    ft_learning_rate: float = option(1e-4, "Teacher fine-tuning peak learning rate.", TEACHER)
+
+    # === Student ===
+    student: str = option("bilstm", "Student architecture, a name registered in "
+                          "xtremedistil/students/ (e.g. 'bilstm').", STUDENT)
+    student_vocab: str = option(
+        "full", "The student's word pieces: 'full' the teacher's whole vocabulary (words "
+        "unseen in training keep their factorised teacher embedding), 'seen' only those of "
+        "the train and transfer sets (a smaller embedding; others become [UNK], e.g. for "
+        "teachers with a 250k vocabulary).", STUDENT, ["full", "seen"])
+    word_emb_dim: int = option(100, "Student word embedding size (the teacher's embeddings, "
+                               "factorised).", STUDENT)
+    bilstm_hidden_size: int = option(128, "Student LSTM units per direction.", STUDENT)
+    dropout_rate: float = option(0.1, "Student dropout after the BiLSTM.", STUDENT)
+
+    # === Distillation ===
+    recipe: str = option("xtremedistil", "Distillation recipe, a name registered in "
+                         "xtremedistil/recipes/ ('xtremedistil': the three stages).", DISTIL)
+    distil_batch_size: int = option(32, "Student batch size per replica.", DISTIL)
+    distil_epochs: int = option(10, "Maximum epochs of each distillation sub-stage.", DISTIL)
+    distil_chunk_size: int = option(10000, "Transfer sentences per chunk of stored teacher "
+                                    "outputs.", DISTIL)
+    distil_learning_rate: float = option(1e-3, "Student Adam learning rate.", DISTIL)
+    logits_loss: str = option("mse", "Stage 2 loss: MSE between logits (the paper), or KL "
+                              "with --temperature.", DISTIL, ["mse", "kl"])
+    temperature: float = option(1.0, "Softmax temperature of the KL logit loss.", DISTIL)
+    transfer_mask: str = option(
+        "tokens", "Transfer-set positions the representation and logit stages distil: 'words' "
+        "the first piece of every word (where the fine-tuned teacher's logits were trained), "
+        "'tokens' every real piece ([CLS], [SEP] and continuation pieces too).", DISTIL,
+        ["words", "tokens"])
+    patience: int = option(2, "Epochs without improvement before a stage stops early.", DISTIL)
+    baseline: bool = option(False, "Also train a student of the same shape and initialisation "
+                            "on the labeled data alone (no distillation) and report it as "
+                            "'baseline' in metrics.json.", DISTIL)
+
+    # === Run ===
+    model_dir: str = option("models/demo", "Output folder; a rerun with the same folder "
+                            "resumes where it stopped.", RUN)
+    strategy: str = option(
+        "mirrored", "tf.distribute strategy: 'mirrored' over all GPUs (else all logical CPUs), "
+        "'multi_worker' the same over the machines of the TF_CONFIG environment variable (only "
+        "the chief writes --model_dir), 'default' for none.", RUN,
+        ["mirrored", "multi_worker", "default"])
+    opt_policy: str = option(
+        "float32", "Keras precision policy for the teacher and the student: mixed precision "
+        "computes in 16 bits with float32 weights (loss scaling for float16).", RUN,
+        ["float32", "mixed_float16", "mixed_bfloat16"])
+    checkpoint_steps: int = option(
+        1000, "Besides after every epoch, checkpoint model and optimizer every this many "
+        "batches (0: after epochs only); a killed run resumes from the last one.", RUN)
+    seed: int = option(42, "Random seed; the same seed repeats a run.", RUN)
+
+    def validate(self):
+        """ValueError naming the flag, for values no run can use."""
+        for name in ("seq_len", "word_emb_dim", "bilstm_hidden_size", "distil_batch_size",
+                     "ft_batch_size", "distil_chunk_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be positive.")
+        if not 0 <= self.dropout_rate < 1:
+            raise ValueError("--dropout_rate must be in [0, 1).")
+        if not self.task and not (self.train_file and self.dev_file and self.test_file):
+            raise ValueError("Give --task, or all of --train_file, --dev_file and --test_file.")
+        for field in dataclasses.fields(self):
+            choices = field.metadata["choices"]
+            if choices and getattr(self, field.name) not in choices:
+                raise ValueError(f"--{field.name}={getattr(self, field.name)}: expected one of "
+                                 f"{', '.join(choices)}.")
+        return self
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """Options from a dict (config.json); options it lacks take today's defaults."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+# Options that may change when a run resumes in an existing model_dir; all others must match.
+MAY_CHANGE_ON_RESUME = ("model_dir", "strategy", "baseline", "checkpoint_steps")
+
+
+def fields(group=None):
+    """The option fields, all or those of one group."""
+    return [f for f in dataclasses.fields(Options)
+            if group is None or f.metadata["group"] == group]
+
+
+def define_flags(flag_values, names=None, defaults=None):
+    """Defines an absl flag per option (or per option in `names`), with `defaults` overriding
+    the defaults of Options (benchmarks size their runs differently)."""
+    from absl import flags  # pylint: disable=import-outside-toplevel
+    defaults = defaults or {}
+    for field in fields():
+        if names is not None and field.name not in names:
+            continue
+        default = defaults.get(field.name, field.default)
+        help_text, choices = field.metadata["help"], field.metadata["choices"]
+        if choices:
+            flags.DEFINE_enum(field.name, default, choices, help_text, flag_values=flag_values)
+        elif field.type in (bool, "bool"):
+            flags.DEFINE_bool(field.name, default, help_text, flag_values=flag_values)
+        elif field.type in (int, "int"):
+            flags.DEFINE_integer(field.name, default, help_text, flag_values=flag_values)
+        elif field.type in (float, "float"):
+            flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
+        else:
+            flags.DEFINE_string(field.name, default, help_text, flag_values=flag_values)
+
+
+def from_flags(flag_values, **overrides):
+    """Options from the flags defined by define_flags (others keep their defaults)."""
+    values = {f.name: flag_values[f.name].value for f in fields() if f.name in flag_values}
+    values.update(overrides)
+    return Options(**values)

@@ -1,0 +1,51 @@
+"""Recipes: distillation as data. A recipe is a list of stages; a stage trains some layer groups
+of the student on one objective; an objective says which student output learns which target
+(a stored teacher output on the transfer set, or the labels), with which loss, where.
+
+A recipe is a function (task, student, options) -> [Stage], registered in RECIPES. The runner
+(`xtremedistil.runner`) trains the stages in order, resumably; the pipeline stores the teacher
+outputs the stages name and nothing else.
+"""
+
+import dataclasses
+
+from xtremedistil import registry
+
+LABELS = "labels"  # the target of objectives on the labeled data
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    target: str  # a teacher output stored on the transfer set ('hidden', 'logits') or LABELS
+    student_output: str  # the student output that learns it ('hidden', 'logits')
+    loss: callable  # (target [B, ...], prediction [B, ...]) -> per-position loss [B, T]
+    mask: str = ""  # Encoded.masks key weighting transfer positions ('tokens', 'words')
+
+    @property
+    def on_transfer_set(self):
+        return self.target != LABELS
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    name: str  # unique within the run: names its weights, checkpoints and progress record
+    objective: Objective
+    trainable: tuple  # the student's layer groups that train
+    score_on_dev: bool  # score the student on dev after the stage (candidates for the best)
+    description: str = ""
+
+
+def teacher_outputs_needed(stages):
+    """The teacher outputs the stages distil (to store on the transfer set)."""
+    return sorted({s.objective.target for s in stages if s.objective.on_transfer_set})
+
+
+RECIPES = registry.Registry("recipe", {
+    "xtremedistil": "xtremedistil.recipes.xtremedistil:stages",
+    "labels_only": "xtremedistil.recipes.labels_only:stages",
+})
+
+
+def get(name):
+    """The recipe function `name`: (task, student, options) -> [Stage]."""
+    return RECIPES.get(name)

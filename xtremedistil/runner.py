@@ -1,0 +1,109 @@
+"""Runs a recipe's stages on a student, resumably.
+
+Every stage trains its layer groups on its objective, stops early on its validation loss,
+writes its weights and a progress record, and is skipped when a rerun with the same model_dir
+finds that record (resume). After each stage marked score_on_dev the student is scored on
+dev; the best one is kept as best.h5.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import tensorflow as tf
+import tf_keras
+from absl import logging
+
+from xtremedistil import students
+from xtremedistil import training
+
+BEST_WEIGHTS = "best.h5"  # legacy HDF5: layer weights only, no optimizer state
+
+
+@dataclasses.dataclass
+class Settings:
+    folder: str  # where stage weights and progress.json live
+    strategy: tf.distribute.Strategy
+    epochs: int
+    patience: int
+    learning_rate: float
+    checkpoint_steps: int  # also checkpoint every this many batches (0: after epochs only)
+    dev_score: callable  # student model -> dev score (higher is better), picks the best
+    announce: callable = logging.info  # (message) -> None: one line per stage
+    callbacks: callable = lambda stage: []  # stage -> extra Keras callbacks (progress output)
+
+
+class Progress:
+    """Finished stages, persisted as JSON after each one (written atomically)."""
+
+    def __init__(self, folder):
+        self.path = os.path.join(folder, "progress.json")
+        self.records = []
+        if os.path.exists(self.path):
+            with open(self.path, encoding="utf-8") as f:
+                self.records = json.load(f)
+
+    def get(self, name):
+        return next((r for r in self.records if r["name"] == name), None)
+
+    def add(self, record):
+        self.records.append(record)
+        training.write_json_atomically(self.path, self.records)
+
+    def best(self):
+        scored = [r for r in self.records if r.get("dev_score") is not None]
+        return max(scored, key=lambda r: r["dev_score"]) if scored else None
+
+
+def run_stage(stage, student, model, data, settings, progress):
+    """Trains stage.trainable of `model` on stage.objective; returns the stage's record.
+
+    data(stage) -> (train(epoch) -> dataset, validation dataset), both yielding
+    (student ids, target, weights): Keras' (x, y, sample_weight).
+    """
+    weights_path = os.path.join(settings.folder, f"{stage.name}.h5")
+    record = progress.get(stage.name)
+    if record is not None:
+        settings.announce(f"stage {stage.name}: done in an earlier run")
+        model.load_weights(weights_path)
+        training.remove_checkpoints(settings.folder, stage.name)  # if killed before it was
+        return record
+    settings.announce(f"stage {stage.name}: training {', '.join(stage.trainable)} on "
+                      f"{stage.description or stage.objective.target}")
+    started = time.time()
+    train_data, validation_data = data(stage)
+    with settings.strategy.scope():
+        student.set_trainable(model, stage.trainable)
+        fit_model = students.output_model(model, stage.objective.student_output)
+        fit_model.compile(tf_keras.optimizers.Adam(settings.learning_rate),
+                          loss=stage.objective.loss, weighted_metrics=[])
+    keep_best = training.KeepBest(settings.patience,
+                                  training.best_path(settings.folder, stage.name))
+    training.fit_resumable(fit_model, settings.folder, stage.name, keep_best, settings.epochs,
+                           train_data, validation_data, settings.checkpoint_steps,
+                           extra_callbacks=settings.callbacks(stage))
+    student.set_trainable(model, student.groups_top_down())
+    training.save_weights_atomically(model, weights_path)
+    record = {"name": stage.name, "seconds": round(time.time() - started, 2),
+              "best_val_loss": float(keep_best.best) if keep_best.best is not None else None}
+    if stage.score_on_dev:
+        record["dev_score"] = float(settings.dev_score(model))
+        logging.info("stage %s: dev score %.4f", stage.name, record["dev_score"])
+        best = progress.best()
+        if best is None or record["dev_score"] > best["dev_score"]:
+            training.save_weights_atomically(model, os.path.join(settings.folder, BEST_WEIGHTS))
+    progress.add(record)
+    training.remove_checkpoints(settings.folder, stage.name)
+    return record
+
+
+def run_stages(stages, student, model, data, settings):
+    """Runs every stage in order; loads the best-on-dev weights; returns (records, best)."""
+    os.makedirs(settings.folder, exist_ok=True)
+    progress = Progress(settings.folder)
+    records = [run_stage(stage, student, model, data, settings, progress) for stage in stages]
+    best = progress.best()
+    if best is not None:
+        model.load_weights(os.path.join(settings.folder, BEST_WEIGHTS))
+    return records, best

@@ -1,0 +1,70 @@
+"""Students: small models that learn from the teacher.
+
+A student builds a tf-keras model from student ids [B, T] to named outputs: 'logits' [B, T, C]
+and 'hidden' [B, T, H] (its representation in the teacher's width, what stage 1 distils). It
+lists its layer groups from the top down (the order of gradual unfreezing) and is rebuilt from
+the run's Options and `Dims` alone. To add a student, write a module with a `Student` subclass
+and register it in `STUDENTS` (or call STUDENTS.register from your code).
+
+Legend: B batch, T seq_len, V student vocabulary, H teacher hidden size, C labels.
+"""
+
+import dataclasses
+
+import numpy as np
+import tf_keras
+
+from xtremedistil import registry
+
+
+@dataclasses.dataclass(frozen=True)
+class Dims:
+    """The sizes a student is built for, given by the task, the teacher and the vocabulary."""
+    vocab_size: int
+    seq_len: int
+    num_labels: int
+    teacher_hidden_size: int
+
+
+class Student:
+    """The interface; see bilstm.BiLSTMStudent."""
+    name = ""
+    # Layer groups from the top down: group name -> names of its layers.
+    layer_groups = {}
+
+    def __init__(self, options):
+        self.options = options
+
+    def build(self, dims, embeddings=None, batch_size=None):
+        """A tf-keras model: student_ids [B, T] int32 -> {'hidden', 'logits'} float32.
+
+        embeddings: [V, E] initial word embeddings (the teacher's, factorised) or None. A
+        static batch_size (1) gives a graph that TFLite converts with fused ops.
+        """
+        raise NotImplementedError
+
+    def set_trainable(self, model, groups):
+        """Only the layers of `groups` train."""
+        for group, layer_names in self.layer_groups.items():
+            for layer_name in layer_names:
+                model.get_layer(layer_name).trainable = group in groups
+
+    def groups_top_down(self):
+        return tuple(self.layer_groups)
+
+
+STUDENTS = registry.Registry("student", {"bilstm": "xtremedistil.students.bilstm:BiLSTMStudent"})
+
+
+def get(options):
+    """The student of a run's options, as an instance."""
+    return STUDENTS.get(options.student)(options)
+
+
+def output_model(model, name):
+    """The student (sharing its layers) with the one output `name`, e.g. 'logits'."""
+    return tf_keras.Model(model.input, model.output[name], name=f"{model.name}_{name}")
+
+
+def count_params(model):
+    return int(sum(np.prod(w.shape) for w in model.weights))

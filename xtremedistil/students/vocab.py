@@ -1,0 +1,58 @@
+"""The student's word pieces (a subset of the teacher's) and their factorised embeddings.
+
+Legend: V_t teacher vocabulary, V_s student vocabulary, E word_emb_dim.
+"""
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class StudentVocab:
+    """The word pieces the student knows: a subset of the teacher's vocabulary.
+
+    Student id 0 is the teacher's padding piece and 1 its unknown piece; every other teacher
+    piece kept follows. Pieces not kept map to 1.
+    """
+    teacher_ids: np.ndarray  # [V_s] teacher id of each student id
+
+    @classmethod
+    def full(cls, teacher_vocab_size, pad_id, unk_id):
+        """Every teacher piece: words whose pieces the training data never showed keep their
+        (factorised) teacher embeddings instead of becoming unknown."""
+        return cls.from_ids([np.arange(teacher_vocab_size)], pad_id, unk_id)
+
+    @classmethod
+    def from_ids(cls, id_arrays, pad_id, unk_id):
+        """From teacher piece ids seen in training data, given as arrays (streamed is fine)."""
+        seen = set()
+        for ids in id_arrays:
+            seen.update(np.unique(ids).tolist())
+        rest = sorted(seen - {pad_id, unk_id})
+        return cls(np.asarray([pad_id, unk_id] + rest, np.int32))
+
+    def __len__(self):
+        return len(self.teacher_ids)
+
+    def lookup_table(self, teacher_vocab_size):
+        """[V_t] array: student id of each teacher id (1, the unknown piece, when not kept)."""
+        table = np.ones(teacher_vocab_size, np.int32)
+        table[self.teacher_ids] = np.arange(len(self.teacher_ids), dtype=np.int32)
+        return table
+
+    def to_student_ids(self, teacher_input_ids, teacher_vocab_size):
+        return self.lookup_table(teacher_vocab_size)[teacher_input_ids]
+
+
+def factorise_embeddings(teacher_embeddings, teacher_ids, word_emb_dim):
+    """[V_s, E] PCA of the teacher's embeddings of the student's pieces (rows in student order)."""
+    rows = teacher_embeddings[teacher_ids].astype(np.float64)  # [V_s, H_emb]
+    centred = rows - rows.mean(axis=0, keepdims=True)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    dims = min(word_emb_dim, s.shape[0])
+    factorised = np.zeros((rows.shape[0], word_emb_dim))
+    factorised[:, :dims] = u[:, :dims] * s[:dims]
+    # Scale to unit variance per row so the LSTM sees inputs of a familiar size.
+    factorised /= factorised.std() + 1e-8
+    return factorised.astype(np.float32)

@@ -1,0 +1,97 @@
+"""Tasks: what is predicted from what, and how it is read, encoded, lost and scored.
+
+A task owns reading its labeled files and transfer set, encoding examples with the teacher's
+tokenizer (ids, masks, label ids and their weights), the teacher's head class, the teacher
+outputs a recipe may distil, its label loss, its metric and the printed results. The pipeline
+never branches on the task: it calls this interface. To add a task, write a module with a
+`Task` subclass and register it in `TASKS` below.
+
+Legend: N examples, T seq_len, H teacher hidden size, C labels.
+"""
+
+import dataclasses
+import importlib
+
+import numpy as np
+
+from xtremedistil import registry
+
+
+@dataclasses.dataclass
+class Labeled:
+    """The labeled splits of a task and its label list."""
+    train: list
+    dev: list
+    test: list
+    labels: list
+    skipped: int  # bad examples skipped (--skip_bad_lines)
+
+
+@dataclasses.dataclass
+class Encoded:
+    """Examples encoded with the teacher's tokenizer."""
+    input_ids: np.ndarray  # [N, T] int32 teacher piece ids
+    attention_mask: np.ndarray  # [N, T] int32, 1 at real pieces
+    label_ids: np.ndarray  # [N, T] int32 (tagging) or [N] (classification)
+    label_weights: np.ndarray  # same shape as label_ids, float32: where the label loss counts
+    masks: dict  # name -> [N, T] float32: positions a transfer objective may distil
+    truncated: int  # examples cut by seq_len
+    extras: dict = dataclasses.field(default_factory=dict)  # task-specific (e.g. word_starts)
+
+    def __len__(self):
+        return len(self.input_ids)
+
+
+class Task:
+    """The interface; see tagging.TaggingTask for the first task."""
+    name = ""
+    metric = ""  # key of the headline score in score()'s result, e.g. 'mean_f1'
+    # Teacher outputs this task can give a recipe: name -> description.
+    teacher_outputs = {}
+
+    def read_labeled(self, options):
+        """Labeled: train/dev/test examples and the label list."""
+        raise NotImplementedError
+
+    def transfer_examples(self, options):
+        """A fresh iterator over the unlabeled transfer examples."""
+        raise NotImplementedError
+
+    def encode(self, examples, tokenizer, seq_len, labels=None):
+        """Encoded examples; labels (a list) maps label names to ids when given."""
+        raise NotImplementedError
+
+    def teacher_class(self, pt_teacher):
+        """The transformers TF class with this task's head ('auto' or a class name)."""
+        raise NotImplementedError
+
+    def teacher_output_tensors(self, hf_outputs, layer):
+        """{name: Keras tensor} of the teacher outputs, from a call with hidden states."""
+        raise NotImplementedError
+
+    def label_loss(self, label_ids, logits):
+        """Per-position (or per-example) loss of the labels, weighted by label_weights."""
+        raise NotImplementedError
+
+    def score(self, logits, encoded, examples, labels):
+        """Scores of predicted logits against the examples' labels, per language."""
+        raise NotImplementedError
+
+    def results_table(self, scores):
+        """Markdown table of {model name: scores}."""
+        raise NotImplementedError
+
+
+TASKS = registry.Registry("task", {"tagging": "xtremedistil.tasks.tagging:TaggingTask"})
+
+
+def get(name):
+    """A new instance of the registered task `name`."""
+    return TASKS.get(name)()
+
+
+def name_for(options):
+    """The task of a run's options."""
+    if options.do_NER:
+        return "tagging"
+    raise ValueError("--do_NER=false: only token classification (NER) is supported so far.")

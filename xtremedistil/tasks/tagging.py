@@ -1,0 +1,218 @@
+"""Token tagging (NER): word-level tags, first-piece alignment, seqeval F1 per language.
+
+Legend: N sentences, T = seq_len word pieces, C tags.
+The first piece of each word carries the word's tag; other pieces, special tokens and padding
+are masked out of the label loss and of evaluation (label_weights == 0). Words cut off by
+seq_len count as predicted 'O', so every gold entity is scored.
+"""
+
+import collections
+import itertools
+import os
+
+import numpy as np
+import tf_keras
+import transformers
+from absl import logging
+from seqeval import metrics
+
+from xtremedistil import data as data_lib
+from xtremedistil import tasks
+
+
+class TaggingTask(tasks.Task):
+    name = "tagging"
+    metric = "mean_f1"
+    teacher_outputs = {"hidden": "hidden states of --teacher_layer [T, H]",
+                       "logits": "tag logits [T, C]"}
+
+    # === Data ===
+
+    def read_labeled(self, options):
+        """Reads train/dev/test and the tag set ('O' first); logs what was skipped."""
+        labels_path = os.path.join(options.task, "labels.tsv") if options.task else ""
+        labels = (data_lib.read_labels(labels_path)
+                  if labels_path and os.path.exists(labels_path) else None)
+        train, skipped = _read_split(options, "train", labels)
+        tags = labels or data_lib.derive_labels(train)
+        if "O" in tags:
+            tags = ["O"] + [t for t in tags if t != "O"]
+        dev, dev_skipped = _read_split(options, "dev", tags)
+        test, test_skipped = _read_split(options, "test", tags)
+        return tasks.Labeled(train, dev, test, tags, skipped + dev_skipped + test_skipped)
+
+    def transfer_examples(self, options):
+        """A fresh iterator over the transfer sentences (at most --max_transfer)."""
+        if not options.transfer_file:
+            return iter(())
+        sentences = data_lib.iter_transfer_file(options.transfer_file, encoding=options.encoding,
+                                                language=options.language or None)
+        return itertools.islice(sentences, options.max_transfer or None)
+
+    def encode(self, examples, tokenizer, seq_len, labels=None):
+        return encode(examples, tokenizer, seq_len,
+                      None if labels is None else {tag: i for i, tag in enumerate(labels)})
+
+    # === Teacher ===
+
+    def teacher_class(self, pt_teacher):
+        """'auto' or a transformers TF class name; base classes map to their token classifier."""
+        if pt_teacher == "auto":
+            return transformers.TFAutoModelForTokenClassification
+        name = pt_teacher
+        if name.endswith("Model"):
+            name = name[:-len("Model")] + "ForTokenClassification"
+        if not hasattr(transformers, name):
+            raise ValueError(f"--pt_teacher={pt_teacher}: transformers has no TF class {name}.")
+        return getattr(transformers, name)
+
+    def teacher_output_tensors(self, hf_outputs, layer):
+        return {"hidden": hf_outputs.hidden_states[layer], "logits": hf_outputs.logits}
+
+    # === Loss and scores ===
+
+    def label_loss(self, label_ids, logits):
+        """Sparse cross-entropy per piece, [B, T]."""
+        return tf_keras.losses.sparse_categorical_crossentropy(label_ids, logits,
+                                                               from_logits=True)
+
+    def score(self, logits, encoded, examples, labels):
+        predicted_ids = np.argmax(logits, axis=-1)
+        return score_by_language(examples, word_tags(predicted_ids, examples,
+                                                     encoded.extras["word_starts"], labels))
+
+    def results_table(self, scores):
+        """language | teacher F1 | student F1 | retention (and baseline F1 when present)."""
+        teacher, student = scores["teacher"], scores["student"]
+        baseline = scores.get("baseline")
+        header = "| language | teacher F1 | student F1 |" + (" baseline F1 |" if baseline else "")
+        lines = [header + " retention |", "|---" * (5 if baseline else 4) + "|"]
+
+        def row(name, key):
+            values = [teacher, student] + ([baseline] if baseline else [])
+            f1s = [v["mean_f1"] if key is None else v["per_language"][key]["f1"] for v in values]
+            retention = f1s[1] / f1s[0] if f1s[0] else 0.0
+            cells = " | ".join(f"{100 * f:.1f}" for f in f1s)
+            return f"| {name} | {cells} | {100 * retention:.1f}% |"
+
+        lines += [row(language, language) for language in teacher["per_language"]]
+        lines.append(row("mean", None))
+        return "\n".join(lines)
+
+
+def _split_paths(options, split):
+    explicit = getattr(options, f"{split}_file")
+    if explicit:
+        return explicit.split(",")
+    return [str(p) for p in data_lib.find_split_files(options.task, split)]
+
+
+def _read_split(options, split, labels):
+    sentences, skipped = [], 0
+    for path in _split_paths(options, split):
+        loaded = data_lib.read_labeled_file(
+            path, data_format=options.data_format, labels=labels,
+            skip_bad_lines=options.skip_bad_lines, encoding=options.encoding,
+            tag_scheme=options.tag_scheme, language=options.language or None)
+        sentences += loaded.sentences
+        skipped += loaded.skipped
+        if loaded.skipped:
+            logging.warning("%s: skipped %d bad sentences, e.g. %s", path, loaded.skipped,
+                            "; ".join(loaded.skip_reasons[:3]))
+    return sentences, skipped
+
+
+# === Encoding ===
+
+def _word_starts(word_ids):
+    """Positions of the first piece of each word, in word order."""
+    starts, previous = [], None
+    for position, word in enumerate(word_ids):
+        if word is not None and word != previous:
+            starts.append(position)
+        previous = word
+    return starts
+
+
+def _replace_pieceless_words(tokens, word_ids, unk_token, filled):
+    """Words the tokenizer drops entirely (e.g. lone control characters) become [UNK].
+
+    When the encoding `filled` seq_len, words after the last one kept may be truncated rather
+    than piece-less, so only the words before it are checked.
+    """
+    present = {w for w in word_ids if w is not None}
+    last = (max(present) if present else -1) if filled else len(tokens) - 1
+    missing = [i for i in range(last + 1) if i not in present]
+    if not missing:
+        return None
+    return [unk_token if i in missing else token for i, token in enumerate(tokens)]
+
+
+def encode(sentences, tokenizer, seq_len, tag_to_id=None):
+    """Encodes sentences into teacher word pieces with first-piece tag alignment.
+
+    masks: 'tokens' every real piece (attention mask), 'words' the first piece of each word.
+    """
+    n = len(sentences)
+    input_ids = np.zeros((n, seq_len), np.int32)
+    attention_mask = np.zeros((n, seq_len), np.int32)
+    label_ids = np.zeros((n, seq_len), np.int32)
+    label_mask = np.zeros((n, seq_len), np.float32)
+    word_starts, truncated = [], 0
+    batch = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True,
+                      truncation=True, max_length=seq_len, padding="max_length")
+    for i, sentence in enumerate(sentences):
+        ids, mask, word_ids = batch["input_ids"][i], batch["attention_mask"][i], batch.word_ids(i)
+        fixed_tokens = _replace_pieceless_words(sentence.tokens, word_ids, tokenizer.unk_token,
+                                                filled=sum(mask) == seq_len)
+        if fixed_tokens is not None:
+            single = tokenizer([fixed_tokens], is_split_into_words=True, truncation=True,
+                               max_length=seq_len, padding="max_length")
+            ids, mask, word_ids = single["input_ids"][0], single["attention_mask"][0], single.word_ids(0)
+        starts = _word_starts(word_ids)
+        truncated += len(starts) < len(sentence.tokens)
+        input_ids[i] = ids
+        attention_mask[i] = mask
+        label_mask[i, starts] = 1.0
+        if tag_to_id is not None and sentence.tags is not None:
+            label_ids[i, starts] = [tag_to_id[t] for t in sentence.tags[:len(starts)]]
+        word_starts.append(np.asarray(starts, np.int32))
+    masks = {"tokens": attention_mask.astype(np.float32), "words": label_mask}
+    return tasks.Encoded(input_ids, attention_mask, label_ids, label_mask, masks, truncated,
+                         {"word_starts": word_starts})
+
+
+# === Scores ===
+
+def word_tags(predicted_ids, sentences, word_starts, tags):
+    """Tag per word of every sentence from [N, T] predicted tag ids at first pieces."""
+    result = []
+    for ids, sentence, starts in zip(predicted_ids, sentences, word_starts):
+        kept = [tags[i] for i in ids[starts]]
+        result.append(kept + ["O"] * (len(sentence.tokens) - len(kept)))
+    return result
+
+
+def score(gold, predicted):
+    """Entity-level precision, recall, F1 (conlleval style) as fractions."""
+    return {
+        "precision": float(metrics.precision_score(gold, predicted, zero_division=0)),
+        "recall": float(metrics.recall_score(gold, predicted, zero_division=0)),
+        "f1": float(metrics.f1_score(gold, predicted, zero_division=0)),
+    }
+
+
+def score_by_language(sentences, predicted):
+    """{"per_language": {lang: {precision, recall, f1, sentences}}, "mean_f1": macro mean}."""
+    by_language = collections.defaultdict(lambda: ([], []))
+    for sentence, tags in zip(sentences, predicted):
+        gold_list, predicted_list = by_language[sentence.language]
+        gold_list.append(list(sentence.tags))
+        predicted_list.append(tags)
+    per_language = {}
+    for language in sorted(by_language):
+        gold_list, predicted_list = by_language[language]
+        per_language[language] = dict(score(gold_list, predicted_list),
+                                      sentences=len(gold_list))
+    mean_f1 = float(np.mean([s["f1"] for s in per_language.values()])) if per_language else 0.0
+    return {"per_language": per_language, "mean_f1": mean_f1}
