@@ -16,15 +16,19 @@ Output: --output JSON (same schema as panx.py) and a Markdown table beside it.
 
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import panx  # pylint: disable=wrong-import-position
-from absl import app  # pylint: disable=wrong-import-position
-from absl import flags  # pylint: disable=wrong-import-position
-from absl import logging  # pylint: disable=wrong-import-position
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+# pylint: disable=wrong-import-position
+from absl import app
+from absl import flags
+from absl import logging
+
+from benchmarks import harness
 
 FLAGS = flags.FLAGS
 
@@ -32,6 +36,8 @@ FLAGS = flags.FLAGS
 SETS = {"eng": ("en", "utf-8"), "esp": ("es", "latin-1"), "ned": ("nl", "latin-1")}
 SPLIT_FILES = {"train": "train", "dev": "testa", "test": "testb"}
 CONLL_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+# Recipe defaults other than Options'.
+RECIPE_DEFAULTS = {"ft_epochs": 3, "distil_epochs": 6}
 
 QUICK = {"train_sentences": 1000, "dev_sentences": 300, "test_sentences": 1000,
          "transfer_sentences": 3000, "ft_epochs": 3, "distil_epochs": 3,
@@ -52,20 +58,17 @@ def define_conll_flags():
                          "Unlabeled transfer sentences per set: the N train sentences after the "
                          "labeled ones, tags dropped. 0: the labeled train sentences themselves, "
                          "tags dropped (no extra text).")
-    flags.DEFINE_string("model_dir", "benchmarks/out/conll", "Pipeline output folder.")
-    flags.DEFINE_string("output", "benchmarks/out/conll.json",
-                        "Result JSON; the Markdown table goes beside it (.md).")
-    flags.DEFINE_bool("quick", False,
-                      "Smoke benchmark: " + ", ".join(f"--{k}={v}" for k, v in QUICK.items())
-                      + " (flags given explicitly win).")
-    panx.define_recipe_flags(ft_epochs=3, distil_epochs=6)
+    harness.define_flags("conll", QUICK, defaults=RECIPE_DEFAULTS)
+    flags.adopt_module_key_flags(harness)
 
 
 def _first(sentences, n):
     return sentences[:n] if n else sentences
 
 
-def load_conll(data_dir, language_set, train_n, dev_n, test_n, transfer_n):
+def load_conll(data_dir, language_set, train_sentences, dev_sentences, test_sentences,
+               transfer_sentences):
+    """(splits dict, transfer list, per-language counts) from the CoNLL files."""
     from xtremedistil import data as data_lib  # pylint: disable=import-outside-toplevel
     splits = {"train": [], "dev": [], "test": []}
     transfer, counts = [], {}
@@ -82,57 +85,37 @@ def load_conll(data_dir, language_set, train_n, dev_n, test_n, transfer_n):
             loaded[split] = data_lib.read_labeled_file(
                 path, data_format="columns", labels=CONLL_TAGS, encoding=encoding,
                 tag_scheme="iob1", language=language).sentences
-        train = _first(loaded["train"], train_n)
-        extra = (loaded["train"][len(train):len(train) + transfer_n] if transfer_n
-                 else train)
+        train = _first(loaded["train"], train_sentences)
+        extra = (loaded["train"][len(train):len(train) + transfer_sentences]
+                 if transfer_sentences else train)
         splits["train"] += train
-        splits["dev"] += _first(loaded["dev"], dev_n)
-        splits["test"] += _first(loaded["test"], test_n)
+        splits["dev"] += _first(loaded["dev"], dev_sentences)
+        splits["test"] += _first(loaded["test"], test_sentences)
         transfer += extra
-        counts[language] = {"train": len(train), "dev": len(_first(loaded["dev"], dev_n)),
-                            "test": len(_first(loaded["test"], test_n)),
+        counts[language] = {"train": len(train),
+                            "dev": len(_first(loaded["dev"], dev_sentences)),
+                            "test": len(_first(loaded["test"], test_sentences)),
                             "transfer": len(extra)}
     return splits, transfer, counts
 
 
+def describe(counts):
+    return ("Sentences per language (train labeled / transfer unlabeled / dev / test): "
+            + ", ".join(f"{lang} {c['train']} / {c['transfer']} / {c['dev']} / {c['test']}"
+                        for lang, c in counts.items())
+            + (" (transfer = train sentences after the labeled ones)" if FLAGS.transfer_sentences
+               else " (transfer = the labeled train sentences, tags dropped)"))
+
+
 def main(argv):
     del argv
-    started = time.time()
-    if FLAGS.quick:
-        panx.apply_quick(QUICK)
-    data_dir = panx.resolve(FLAGS.data_dir)
-    if not os.path.isdir(data_dir):
-        raise app.UsageError(f"--data_dir={FLAGS.data_dir}: no folder {data_dir}. The CoNLL "
-                             "files live in ../shared/data/conll beside the repository.")
+    harness.apply_quick(QUICK)
+    data_dir = harness.data_folder("CoNLL")
     language_set = [s.strip() for s in FLAGS.language_set if s.strip()]
-    model_dir = panx.resolve(FLAGS.model_dir)
-    recipe = panx.recipe_options()
-    data_options = {"data_dir": data_dir, "language_set": language_set,
-                    "train_sentences": FLAGS.train_sentences,
-                    "dev_sentences": FLAGS.dev_sentences,
-                    "test_sentences": FLAGS.test_sentences,
-                    "transfer_sentences": FLAGS.transfer_sentences}
-    panx.prepare_model_dir(model_dir, {"data": data_options, "recipe": recipe},
-                           FLAGS.reuse_teacher_from)
-    splits, transfer, counts = load_conll(
-        data_dir, language_set, FLAGS.train_sentences, FLAGS.dev_sentences,
-        FLAGS.test_sentences, FLAGS.transfer_sentences)
-    task_dir = os.path.join(model_dir, "data")
-    panx.write_task(task_dir, splits, transfer)
-    # write_task writes PAN-X labels; CoNLL has MISC too.
-    with open(os.path.join(task_dir, "labels.tsv"), "w", encoding="utf-8") as f:
-        f.write("\n".join(CONLL_TAGS) + "\n")
-    logging.info("CoNLL sentences per language: %s", counts)
-
-    metrics, progress = panx.run_pipeline(model_dir, task_dir, recipe)
-    summary = panx.summarise(metrics, time.time() - started)
-    sizes = "Sentences per language (train labeled / transfer unlabeled / dev / test): " + \
-        ", ".join(f"{lang} {c['train']} / {c['transfer']} / {c['dev']} / {c['test']}"
-                  for lang, c in counts.items()) + \
-        (" (transfer = the labeled train sentences, tags dropped)"
-         if not FLAGS.transfer_sentences else " (transfer = train sentences after the labeled ones)")
-    table = panx.markdown(summary, metrics, progress, panx.command_line(), sizes)
-    panx.write_outputs(summary, table, panx.resolve(FLAGS.output))
+    sizes = {name: FLAGS[name].value for name in (
+        "train_sentences", "dev_sentences", "test_sentences", "transfer_sentences")}
+    harness.run({"data_dir": data_dir, "language_set": language_set, **sizes},
+                lambda: load_conll(data_dir, language_set, **sizes), CONLL_TAGS, describe)
 
 
 if __name__ == "__main__":

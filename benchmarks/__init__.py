@@ -1,0 +1,1 @@
+"""Benchmarks of XtremeDistil on real NER data; run the scripts: python benchmarks/panx.py."""
