@@ -309,11 +309,10 @@ def _run(options, strategy):
     batch = options.distil_batch_size * replicas
 
     phases.start("data", f"reading and encoding ({options.strategy} strategy, {replicas} "
-                 "replicas)")
+                 f"replica{'s' if replicas > 1 else ''})")
     tokenizer = teacher_lib.load_tokenizer(options.pt_teacher_checkpoint)
     data = load_data(options, task, tokenizer)
-    phases.start("teacher", f"{os.path.basename(options.pt_teacher_checkpoint)}, fine-tuned "
-                 "on the labeled data")
+    phases.start("teacher", f"{options.pt_teacher_checkpoint}, fine-tuned on the labeled data")
     teacher = prepare_teacher(options, task, data, tokenizer, strategy, outputs)
     teacher_scores = score(task, teacher.predictor, data, "test", batch)
     logging.info("teacher: test %s %.4f", task.metric, teacher_scores[task.metric])
