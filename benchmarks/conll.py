@@ -120,5 +120,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_conll_flags()
-    logging.set_verbosity(logging.INFO)
-    app.run(main)
+    harness.start(main)

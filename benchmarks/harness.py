@@ -70,6 +70,18 @@ def define_flags(name, quick, quick_note="", defaults=None):
         flags.declare_key_flag(name)
 
 
+def start(main):
+    """Runs the benchmark's main as run_xtreme_distil.py runs its own: absl INFO lines, and
+    TensorFlow's start-up and library chatter silenced."""
+    def quiet_main(argv):
+        from xtremedistil import console  # pylint: disable=import-outside-toplevel
+        console.quiet_tensorflow()
+        main(argv)
+
+    logging.set_verbosity(logging.INFO)
+    app.run(quiet_main)
+
+
 def apply_quick(quick_values):
     """With --quick: sets the --quick values of flags the user did not give explicitly."""
     if not FLAGS.quick:

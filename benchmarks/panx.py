@@ -121,5 +121,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_panx_flags()
-    logging.set_verbosity(logging.INFO)
-    app.run(main)
+    harness.start(main)
