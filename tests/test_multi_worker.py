@@ -58,7 +58,8 @@ def test_two_workers_train_the_same_student_and_only_the_chief_writes(tmp_path):
     (chief_rc, chief_log), (worker_rc, worker_log) = run_workers(config)
     assert chief_rc == 0, chief_log[-3000:]
     assert worker_rc == 0, worker_log[-3000:]
-    assert "with 2 replicas" in chief_log and "with 2 replicas" in worker_log
+    assert "multi_worker strategy, 2 replicas" in chief_log
+    assert "multi_worker strategy, 2 replicas" in worker_log
     # Synchronous training: both workers end with the same weights.
     assert len(fingerprint(chief_log)) == 1
     assert fingerprint(chief_log) == fingerprint(worker_log)
