@@ -56,11 +56,20 @@ class Options:
         "project builds locally from installed packages: 'all-minilm-l6-v2' (MiniLM-L6-H384, "
         "English, uncased) or 'multilingual-e5-small' (XLM-R shape, ~100 languages).", TEACHER)
     teacher_layer: int = option(-1, "Teacher layer whose hidden states stage 1 distils (0: "
-                                "embeddings, -1: the last layer).", TEACHER)
+                                "embeddings, -1: the last layer; the original code: 6).",
+                                TEACHER)
     ft_batch_size: int = option(16, "Teacher fine-tuning batch size per replica.", TEACHER)
     ft_epochs: int = option(10, "Teacher fine-tuning epochs (early stopping on dev F1).",
                             TEACHER)
-    ft_learning_rate: float = option(1e-4, "Teacher fine-tuning peak learning rate.", TEACHER)
+    ft_learning_rate: float = option(1e-4, "Teacher fine-tuning peak learning rate (the "
+                                     "original code: 1e-5).", TEACHER)
+    teacher_recipe: str = option(
+        "ours", "Teacher fine-tuning: 'ours' AdamW (weight decay 0.01), linear warm-up over "
+        "10% of the steps to --ft_learning_rate then linear decay, loss on the first piece of "
+        "each word; 'paper' the original code's: Adam, per epoch a linear warm-up over 10 "
+        "epochs to --ft_learning_rate then exponential decay to 1/100 of it at --ft_epochs, "
+        "loss on every real piece (continuation pieces tagged I- of their word, [CLS] and "
+        "[SEP] O). Both stop early on dev F1.", TEACHER, ["ours", "paper"])
 
     # === Student ===
     student: str = option("bilstm", "Student architecture, a name registered in "
@@ -73,7 +82,20 @@ class Options:
     word_emb_dim: int = option(100, "Student word embedding size (the teacher's embeddings, "
                                "factorised).", STUDENT)
     bilstm_hidden_size: int = option(128, "Student LSTM units per direction.", STUDENT)
-    dropout_rate: float = option(0.1, "Student dropout after the BiLSTM.", STUDENT)
+    dropout_rate: float = option(0.1, "Student dropout rate (where --student_dropout puts "
+                                 "it).", STUDENT)
+    student_dropout: str = option(
+        "after_lstm", "Where the student drops out: 'after_lstm' once, after the BiLSTM; "
+        "'paper' as the original code: on the word embeddings, inside the LSTM (input and "
+        "recurrent), after the BiLSTM and before the output layer, all at --dropout_rate.",
+        STUDENT, ["after_lstm", "paper"])
+    head_init: str = option(
+        "teacher", "The student's output layer starts as the teacher's classifier ('teacher', "
+        "when the last teacher layer is distilled; else random) or random ('random', the "
+        "original code).", STUDENT, ["teacher", "random"])
+    pca_rescale: bool = option(True, "Rescale the factorised (PCA) word embeddings to unit "
+                               "variance (the original code uses the PCA output as is).",
+                               STUDENT)
 
     # === Distillation ===
     recipe: str = option("xtremedistil", "Distillation recipe, a name registered in "
@@ -82,7 +104,20 @@ class Options:
     distil_epochs: int = option(10, "Maximum epochs of each distillation sub-stage.", DISTIL)
     distil_chunk_size: int = option(10000, "Transfer sentences per chunk of stored teacher "
                                     "outputs.", DISTIL)
-    distil_learning_rate: float = option(1e-3, "Student Adam learning rate.", DISTIL)
+    distil_learning_rate: float = option(1e-3, "Student Adam learning rate (the start of "
+                                         "--lr_schedule).", DISTIL)
+    lr_schedule: str = option(
+        "constant", "Student learning rate in each stage: 'constant'; 'cosine' one cosine from "
+        "--distil_learning_rate to 1e-8 over the stage's epochs (per step); 'sgdr' the "
+        "original code's: per epoch, cosine to 1e-8 over 50 epochs, then warm restarts "
+        "(period x2, peak x0.97).", DISTIL, ["constant", "cosine", "sgdr"])
+    label_stage_sizes: str = option(
+        "distil", "Batch size and epochs of the stages on labels: 'distil' "
+        "--distil_batch_size and --distil_epochs; 'fine_tuning' --ft_batch_size and "
+        "--ft_epochs (the original code).", DISTIL, ["distil", "fine_tuning"])
+    label_stage_monitor: str = option(
+        "loss", "What early stopping watches in the stages on labels: dev 'loss' or dev token "
+        "'accuracy' (the original code).", DISTIL, ["loss", "accuracy"])
     logits_loss: str = option("mse", "Stage 2 loss: MSE between logits (the paper), or KL "
                               "with --temperature.", DISTIL, ["mse", "kl"])
     temperature: float = option(1.0, "Softmax temperature of the KL logit loss.", DISTIL)

@@ -25,6 +25,7 @@ from xtremedistil import manifest as manifest_lib
 from xtremedistil import options as options_lib
 from xtremedistil import recipes
 from xtremedistil import runner
+from xtremedistil import schedules
 from xtremedistil import students
 from xtremedistil import tasks
 from xtremedistil import teacher as teacher_lib
@@ -152,7 +153,8 @@ def prepare_teacher(options, task, data, tokenizer, strategy, outputs):
             epochs=options.ft_epochs, batch_size=batch, learning_rate=options.ft_learning_rate,
             patience=options.patience, folder=checkpoints,
             checkpoint_steps=options.checkpoint_steps, seed=options.seed,
-            callbacks=[console.EpochProgress("teacher", options.ft_epochs)])
+            callbacks=[console.EpochProgress("teacher", options.ft_epochs)],
+            recipe=options.teacher_recipe)
         teacher_lib.save(hf_model, tokenizer, folder)
         teacher_lib.finish_fine_tuning(checkpoints)
     return Teacher(hf_model, tokenizer, predictor, distiller,
@@ -196,12 +198,13 @@ def build_student(options, task, teacher, data, transfer, strategy, distils_last
     initial_weights = os.path.join(folder, "initial.h5")
     with strategy.scope():
         model = student.build(dims, vocab_lib.factorise_embeddings(
-            teacher_lib.word_embeddings(hf_model), vocab.teacher_ids, options.word_emb_dim))
+            teacher_lib.word_embeddings(hf_model), vocab.teacher_ids, options.word_emb_dim,
+            rescale=options.pca_rescale))
     if os.path.exists(initial_weights):
         model.load_weights(initial_weights)
     else:
         head = teacher_lib.classifier_weights(hf_model)
-        if distils_last_layer and head is not None:
+        if options.head_init == "teacher" and distils_last_layer and head is not None:
             # The 'hidden' output learns the teacher's last hidden states, which the teacher's
             # classifier maps to its logits: the student's output layer starts as it.
             model.get_layer("logits").set_weights(head)
@@ -230,29 +233,49 @@ def write_manifest(options, task, data, teacher, built):
 
 def distil(options, task, stages, built, model, data, transfer, strategy, folder, phases):
     """Runs `stages` on `model` (the student or a baseline of its shape) under `folder`."""
-    batch = options.distil_batch_size * strategy.num_replicas_in_sync
+    replicas = strategy.num_replicas_in_sync
+    batch = options.distil_batch_size * replicas
+    transfer_count = teacher_cache.count(transfer.train_paths)
 
-    def stage_data(stage):
+    def plan(stage):
         objective = stage.objective
         if objective.on_transfer_set:
-            return (lambda epoch: teacher_cache.dataset(
-                        transfer.train_paths, objective.target, objective.mask, batch,
-                        built.id_table, options.seed, epoch),
-                    teacher_cache.dataset(transfer.val_paths, objective.target, objective.mask,
-                                          batch, built.id_table))
-        return (lambda epoch: _labels_dataset(built.ids["train"], data.encoded["train"], batch,
-                                              options.seed, epoch),
-                _labels_dataset(built.ids["dev"], data.encoded["dev"], batch))
+            def train(epoch):
+                return teacher_cache.dataset(transfer.train_paths, objective.target,
+                                             objective.mask, batch, built.id_table,
+                                             options.seed, epoch)
+            return _plan(options, train, teacher_cache.dataset(
+                transfer.val_paths, objective.target, objective.mask, batch, built.id_table),
+                transfer_count, batch, options.distil_epochs, "loss")
+        # Stages on labels (--label_stage_sizes, --label_stage_monitor).
+        fine_tuning = options.label_stage_sizes == "fine_tuning"
+        labels_batch = replicas * (options.ft_batch_size if fine_tuning
+                                   else options.distil_batch_size)
+
+        def train_labels(epoch):
+            return _labels_dataset(built.ids["train"], data.encoded["train"], labels_batch,
+                                   options.seed, epoch)
+        return _plan(options, train_labels,
+                     _labels_dataset(built.ids["dev"], data.encoded["dev"], labels_batch),
+                     len(built.ids["train"]), labels_batch,
+                     options.ft_epochs if fine_tuning else options.distil_epochs,
+                     options.label_stage_monitor)
 
     settings = runner.Settings(
-        folder=os.path.join(options.model_dir, folder), strategy=strategy,
-        epochs=options.distil_epochs, patience=options.patience,
-        learning_rate=options.distil_learning_rate, checkpoint_steps=options.checkpoint_steps,
+        folder=os.path.join(options.model_dir, folder), strategy=strategy, plan=plan,
+        patience=options.patience, checkpoint_steps=options.checkpoint_steps,
         dev_score=lambda m: student_score(task, m, built.ids["dev"], data, "dev", batch)[
             task.metric],
-        announce=phases.start, callbacks=lambda stage: [console.EpochProgress(
-            stage.name, options.distil_epochs)])
-    return runner.run_stages(stages, built.student, model, stage_data, settings)
+        announce=phases.start, callbacks=lambda stage, stage_plan: [console.EpochProgress(
+            stage.name, stage_plan.epochs)])
+    return runner.run_stages(stages, built.student, model, settings)
+
+
+def _plan(options, train, validation, examples, batch, epochs, monitor):
+    """A stage's runner.Plan, with its learning rate (--lr_schedule) over its steps."""
+    steps_per_epoch = -(-examples // batch)
+    return runner.Plan(train, validation, epochs, schedules.student(
+        options.lr_schedule, options.distil_learning_rate, epochs, steps_per_epoch), monitor)
 
 
 def _labels_dataset(student_ids, encoded, batch_size, seed=None, epoch=0):
@@ -353,7 +376,8 @@ def _run(options, strategy):
                     "best_val_loss": None},
                    {"name": "teacher_outputs", "seconds": round(transfer.seconds, 2),
                     "best_val_loss": None}]
-                  + [{k: r[k] for k in ("name", "seconds", "best_val_loss")} for r in records],
+                  + [{k: r[k] for k in ("name", "seconds", "best_val_loss", "best_val_accuracy")
+                      if k in r} for r in records],
         "seconds": round(time.time() - started, 2),
     }
     scores = {"teacher": teacher_scores, "student": student_scores}

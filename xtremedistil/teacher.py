@@ -15,6 +15,7 @@ import transformers
 from absl import logging
 from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
+from xtremedistil import schedules
 from xtremedistil import training
 
 transformers.logging.set_verbosity_error()
@@ -146,25 +147,36 @@ def predict_outputs(distiller, encoded, batch_size):
 
 
 def fine_tune(predictor, task, train, dev_score, strategy, epochs, batch_size, learning_rate,
-              patience, folder, checkpoint_steps=0, seed=0, callbacks=()):
-    """Fine-tuning on the task's labels: linear warm-up then decay, early stopping on
-    dev_score() (higher is better).
+              patience, folder, checkpoint_steps=0, seed=0, callbacks=(), recipe="ours"):
+    """Fine-tuning on the task's labels with early stopping on dev_score() (higher is better).
 
+    recipe (--teacher_recipe): 'ours' AdamW (weight decay 0.01), linear warm-up over 10% of
+    the steps to `learning_rate` then linear decay, the task's label weights (tagging: first
+    pieces); 'paper' the original code's: Adam, per epoch a warm-up over 10 epochs then
+    exponential decay (schedules.paper_teacher), loss on every piece the task can label.
     Checkpoints (every epoch and every `checkpoint_steps` batches) go to `folder`, so a killed
     fine-tuning resumes from the last one.
     """
-    steps = -(-len(train) // batch_size) * epochs
+    steps_per_epoch = -(-len(train) // batch_size)
+    steps = steps_per_epoch * epochs
     with strategy.scope():
-        optimizer, _ = transformers.create_optimizer(
-            learning_rate, num_train_steps=steps, num_warmup_steps=steps // 10,
-            weight_decay_rate=0.01)
+        if recipe == "paper":
+            optimizer = tf_keras.optimizers.Adam(
+                schedules.paper_teacher(learning_rate, epochs, steps_per_epoch))
+        elif recipe == "ours":
+            optimizer, _ = transformers.create_optimizer(
+                learning_rate, num_train_steps=steps, num_warmup_steps=steps // 10,
+                weight_decay_rate=0.01)
+        else:
+            raise ValueError(f"--teacher_recipe={recipe}: expected ours or paper.")
         predictor.compile(optimizer, loss=task.label_loss, weighted_metrics=[])
+    label_ids, label_weights = task.teacher_targets(train, every_piece=recipe == "paper")
     logging.info("teacher: fine-tuning on %d examples for up to %d epochs", len(train), epochs)
     os.makedirs(folder, exist_ok=True)
     keep_best = training.KeepBest(patience, training.best_path(folder, "fine_tuning"),
                                   score_fn=dev_score)
     examples = tf.data.Dataset.from_tensor_slices(
-        ((train.input_ids, train.attention_mask), train.label_ids, train.label_weights))
+        ((train.input_ids, train.attention_mask), label_ids, label_weights))
     training.fit_resumable(
         predictor, folder, "fine_tuning", keep_best, epochs,
         lambda epoch: training.shuffled(examples, len(train), seed, epoch).batch(batch_size),

@@ -95,6 +95,11 @@ def read_field(paths, field):
             yield chunk[field]
 
 
+def count(paths):
+    """The number of examples stored in the chunks."""
+    return int(sum(len(ids) for ids in read_field(paths, "input_ids")))
+
+
 def truncated_count(paths):
     return int(sum(read_field(paths, "truncated")))
 

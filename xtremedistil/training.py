@@ -57,14 +57,16 @@ def write_json_atomically(path, value):
 class KeepBest(tf_keras.callbacks.Callback):
     """Early stopping that keeps the best epoch's weights on disk (fit_resumable loads them).
 
-    Monitors `logs[monitor]` (lower is better), or `score_fn()` (higher is better) when given.
-    A non-finite loss stops training at once.
+    Monitors `logs[monitor]` (lower is better, or higher with higher_is_better), or
+    `score_fn()` (higher is better) when given. A non-finite loss stops training at once.
     """
 
-    def __init__(self, patience, best_path, monitor="val_loss", score_fn=None):
+    def __init__(self, patience, best_path, monitor="val_loss", score_fn=None,
+                 higher_is_better=False):
         super().__init__()
         self.patience, self.best_path = patience, best_path
         self.monitor, self.score_fn = monitor, score_fn
+        self.higher_is_better = higher_is_better or score_fn is not None
         self.best, self.wait, self.non_finite = None, 0, None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -77,7 +79,7 @@ class KeepBest(tf_keras.callbacks.Callback):
         value = self.score_fn() if self.score_fn else logs[self.monitor]
         if self.score_fn:
             logs["dev_score"] = value  # callbacks after this one (progress lines) show it
-        sign = 1 if self.score_fn else -1
+        sign = 1 if self.higher_is_better else -1
         if self.best is None or sign * value > sign * self.best:
             self.best, self.wait = value, 0
             save_weights_atomically(self.model, self.best_path)

@@ -39,7 +39,8 @@ class Student:
         """A tf-keras model: student_ids [B, T] int32 -> {'hidden', 'logits'} float32.
 
         embeddings: [V, E] initial word embeddings (the teacher's, factorised) or None. A
-        static batch_size (1) gives a graph that TFLite converts with fused ops.
+        static batch_size (1) gives a graph that TFLite converts with fused ops; it is built
+        for inference only, so it may leave out what only training uses (recurrent dropout).
         """
         raise NotImplementedError
 

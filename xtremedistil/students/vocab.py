@@ -45,14 +45,19 @@ class StudentVocab:
         return self.lookup_table(teacher_vocab_size)[teacher_input_ids]
 
 
-def factorise_embeddings(teacher_embeddings, teacher_ids, word_emb_dim):
-    """[V_s, E] PCA of the teacher's embeddings of the student's pieces (rows in student order)."""
+def factorise_embeddings(teacher_embeddings, teacher_ids, word_emb_dim, rescale=True):
+    """[V_s, E] PCA of the teacher's embeddings of the student's pieces (rows in student order).
+
+    rescale: divide by the overall standard deviation (unit variance); False keeps the PCA
+    projection as is (the original code, --pca_rescale=false).
+    """
     rows = teacher_embeddings[teacher_ids].astype(np.float64)  # [V_s, H_emb]
     centred = rows - rows.mean(axis=0, keepdims=True)
     u, s, _ = np.linalg.svd(centred, full_matrices=False)
     dims = min(word_emb_dim, s.shape[0])
     factorised = np.zeros((rows.shape[0], word_emb_dim))
     factorised[:, :dims] = u[:, :dims] * s[:dims]
-    # Scale to unit variance per row so the LSTM sees inputs of a familiar size.
-    factorised /= factorised.std() + 1e-8
+    if rescale:
+        # Unit variance, so the LSTM sees inputs of a familiar size.
+        factorised /= factorised.std() + 1e-8
     return factorised.astype(np.float32)

@@ -69,6 +69,14 @@ class Task:
         """{name: Keras tensor} of the teacher outputs, from a call with hidden states."""
         raise NotImplementedError
 
+    def teacher_targets(self, encoded, every_piece=False):
+        """(label ids, weights) the teacher fine-tunes on: the label loss's, or with
+        every_piece (--teacher_recipe=paper) a label at every real piece."""
+        if every_piece:
+            raise ValueError(f"--teacher_recipe=paper: the {self.name} task has no label for "
+                             "every piece.")
+        return encoded.label_ids, encoded.label_weights
+
     def label_loss(self, label_ids, logits):
         """Per-position (or per-example) loss of the labels, weighted by label_weights."""
         raise NotImplementedError

@@ -69,6 +69,14 @@ class TaggingTask(tasks.Task):
     def teacher_output_tensors(self, hf_outputs, layer):
         return {"hidden": hf_outputs.hidden_states[layer], "logits": hf_outputs.logits}
 
+    def teacher_targets(self, encoded, every_piece=False):
+        """With every_piece, every real piece carries a tag: continuation pieces the I- tag
+        of their word, [CLS] and [SEP] 'O' (the original code gives them classes of their own,
+        'X', [CLS], [SEP], which this label set has not)."""
+        if not every_piece:
+            return encoded.label_ids, encoded.label_weights
+        return encoded.extras["piece_label_ids"], encoded.attention_mask.astype(np.float32)
+
     # === Loss and scores ===
 
     def label_loss(self, label_ids, logits):
@@ -152,12 +160,15 @@ def encode(sentences, tokenizer, seq_len, tag_to_id=None):
     """Encodes sentences into teacher word pieces with first-piece tag alignment.
 
     masks: 'tokens' every real piece (attention mask), 'words' the first piece of each word.
+    extras: 'word_starts' (first-piece positions per sentence) and, with tags,
+    'piece_label_ids' [N, T]: a tag at every real piece (TaggingTask.teacher_targets).
     """
     n = len(sentences)
     input_ids = np.zeros((n, seq_len), np.int32)
     attention_mask = np.zeros((n, seq_len), np.int32)
     label_ids = np.zeros((n, seq_len), np.int32)
     label_mask = np.zeros((n, seq_len), np.float32)
+    piece_label_ids = np.zeros((n, seq_len), np.int32)
     word_starts, truncated = [], 0
     batch = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True,
                       truncation=True, max_length=seq_len, padding="max_length")
@@ -176,10 +187,28 @@ def encode(sentences, tokenizer, seq_len, tag_to_id=None):
         label_mask[i, starts] = 1.0
         if tag_to_id is not None and sentence.tags is not None:
             label_ids[i, starts] = [tag_to_id[t] for t in sentence.tags[:len(starts)]]
+            piece_label_ids[i] = _piece_tags(word_ids, mask, sentence.tags, tag_to_id)
         word_starts.append(np.asarray(starts, np.int32))
     masks = {"tokens": attention_mask.astype(np.float32), "words": label_mask}
     return tasks.Encoded(input_ids, attention_mask, label_ids, label_mask, masks, truncated,
-                         {"word_starts": word_starts})
+                         {"word_starts": word_starts, "piece_label_ids": piece_label_ids})
+
+
+def _piece_tags(word_ids, mask, tags, tag_to_id):
+    """[T] tag ids of every real piece: a word's first piece its tag, its other pieces the
+    I- tag of its entity (the tag itself for O), special tokens O; padding 0."""
+    outside = tag_to_id.get("O", 0)
+    result, previous = np.zeros(len(word_ids), np.int32), None
+    for position, (word, real) in enumerate(zip(word_ids, mask)):
+        if word is None:
+            result[position] = outside if real else 0
+        else:
+            tag = tags[word]
+            if word == previous and tag.startswith("B-"):
+                tag = "I-" + tag[2:] if "I-" + tag[2:] in tag_to_id else tag
+            result[position] = tag_to_id[tag]
+        previous = word
+    return result
 
 
 # === Scores ===
