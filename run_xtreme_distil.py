@@ -79,7 +79,7 @@ def main(argv):
         logging.info("predict: tagged %d sentences into %s", count, FLAGS.output)
         return
     from xtremedistil import pipeline  # pylint: disable=import-outside-toplevel
-    pipeline.run(options_lib.from_flags(FLAGS))
+    pipeline.run(options_lib.from_flags(FLAGS), given=options_lib.given_flags(FLAGS))
     if not distribute.is_chief():
         return  # the chief exports
     export.export_all(FLAGS.model_dir, FLAGS.export_name, FLAGS.export_version)

@@ -34,12 +34,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Options the benchmarks pass through to the pipeline (and record in benchmark.json).
 RECIPE_OPTIONS = (
     "seq_len", "pt_teacher_checkpoint", "teacher_layer", "ft_batch_size", "ft_epochs",
-    "ft_learning_rate", "student", "student_vocab", "word_emb_dim", "bilstm_hidden_size",
-    "dropout_rate", "recipe", "distil_batch_size", "distil_epochs", "distil_learning_rate",
-    "logits_loss", "temperature", "transfer_mask", "patience", "seed")
+    "ft_learning_rate", "teacher_recipe", "student", "student_vocab", "word_emb_dim",
+    "bilstm_hidden_size", "dropout_rate", "student_dropout", "head_init", "pca_rescale",
+    "recipe", "distil_batch_size", "distil_epochs", "distil_learning_rate", "lr_schedule",
+    "label_stage_sizes", "label_stage_monitor", "logits_loss", "temperature", "transfer_mask",
+    "patience", "seed")
 # Options that decide the fine-tuned teacher (with the data): --reuse_teacher_from checks them.
 TEACHER_KEYS = ("seq_len", "pt_teacher_checkpoint", "ft_batch_size", "ft_epochs",
-                "ft_learning_rate", "patience", "seed")
+                "ft_learning_rate", "teacher_recipe", "patience", "seed")
 TASK_FILES = ("train", "dev", "test")
 
 
@@ -107,8 +109,18 @@ def data_folder(corpus):
     return folder
 
 
-def recipe_options():
-    return {name: FLAGS[name].value for name in RECIPE_OPTIONS}
+def recipe_options(flag_values=FLAGS):
+    """The recipe options of the run: the flags' values, and for the options neither the
+    command line nor the benchmark chose (a value other than Options' default) the recipe's
+    preset (--recipe=paper: xtremedistil/recipes/paper.py)."""
+    from xtremedistil import recipes  # pylint: disable=import-outside-toplevel
+    values = {name: flag_values[name].value for name in RECIPE_OPTIONS}
+    defaults = options_lib.Options()
+    given = {name for name, value in values.items()
+             if flag_values[name].present or value != getattr(defaults, name)}
+    preset = recipes.preset(values["recipe"])
+    return {name: preset[name] if name in preset and name not in given else value
+            for name, value in values.items()}
 
 
 def command_line():
@@ -157,6 +169,7 @@ def prepare_model_dir(model_dir, manifest, reuse_from):
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             previous = json.load(f)
+        previous["recipe"] = _with_defaults(previous.get("recipe", {}))
         changed = sorted(k for k in set(previous) | set(manifest)
                          if previous.get(k) != manifest.get(k))
         if changed and not FLAGS.overwrite:
@@ -180,8 +193,8 @@ def _reuse_teacher(source, model_dir, manifest):
     # The teacher is fine-tuned on the labeled data: the transfer set (the data options named
     # transfer_*) does not change it, but it does change the stored teacher outputs.
     keys = [k for k in manifest["data"] if not k.startswith("transfer_")] + list(TEACHER_KEYS)
-    mine = {**manifest["data"], **_with_teacher_name(manifest["recipe"])}
-    theirs = {**other["data"], **_with_teacher_name(other["recipe"])}
+    mine = {**manifest["data"], **_with_defaults(manifest["recipe"])}
+    theirs = {**other["data"], **_with_defaults(other["recipe"])}
     changed = [k for k in keys if mine.get(k) != theirs.get(k)]
     if changed:
         raise app.UsageError(f"--reuse_teacher_from={source}: other data or teacher options "
@@ -200,10 +213,15 @@ def _reuse_teacher(source, model_dir, manifest):
         logging.info("teacher outputs: copied from %s", source)
 
 
-def _with_teacher_name(recipe):
-    """Earlier benchmark.json files wrote the default teacher (MiniLM) as ''."""
-    default = options_lib.Options().pt_teacher_checkpoint
-    return {**recipe, "pt_teacher_checkpoint": recipe.get("pt_teacher_checkpoint") or default}
+def _with_defaults(recipe):
+    """Recipe options as recorded, with what earlier benchmark.json files lack: options added
+    since (at their defaults, the behaviour of those runs), and the default teacher (MiniLM),
+    which they wrote as ''."""
+    defaults = options_lib.Options()
+    completed = {name: recipe.get(name, getattr(defaults, name)) for name in RECIPE_OPTIONS}
+    completed["pt_teacher_checkpoint"] = (completed["pt_teacher_checkpoint"]
+                                          or defaults.pt_teacher_checkpoint)
+    return completed
 
 
 def write_task(folder, splits, transfer, labels):
@@ -238,7 +256,8 @@ def run_pipeline(model_dir, task_dir, recipe):
         task=task_dir, transfer_file=os.path.join(task_dir, "transfer.txt"),
         model_dir=model_dir, data_format="xtremedistil", tag_scheme="iob2", baseline=True,
         **recipe)
-    metrics = pipeline.run(options)
+    # recipe_options() applied the recipe's preset: every option is chosen.
+    metrics = pipeline.run(options, given=options.to_dict())
     return metrics, dev_scores(model_dir)
 
 

@@ -147,7 +147,7 @@ def test_metrics_record_the_engine_parts(trained_run):
     with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as f:
         written = json.load(f)
     assert (written["task"], written["student_type"], written["recipe"]) == (
-        "tagging", "bilstm", "xtremedistil")
+        "tagging", "bilstm", "ours")
     with open(os.path.join(config.model_dir, "teacher_outputs", "stamp.json"),
               encoding="utf-8") as f:
         stamp = json.load(f)

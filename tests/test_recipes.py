@@ -1,15 +1,74 @@
-"""The differences from the original code: every option that switches one changes what it
-should."""
+"""The recipes 'ours' and 'paper' (the original code's choices): every option that switches one
+difference changes what it should, the paper preset sets them and leaves given options alone,
+and --recipe=paper trains end to end."""
+
+import json
+import os
+import time
 
 import numpy as np
 import pytest
+from absl import flags
 
-from xtremedistil import schedules, students, tasks, training
+from tests.conftest import tiny_config
+from xtremedistil import options as options_lib
+from xtremedistil import pipeline, recipes, schedules, students, tasks, training
 from xtremedistil.data import Sentence
 from xtremedistil.options import Options
 from xtremedistil.students import vocab as vocab_lib
 
 DIMS = students.Dims(vocab_size=12, seq_len=6, num_labels=5, teacher_hidden_size=8)
+
+
+# === The paper preset ===
+
+def test_paper_preset_sets_the_original_choices_and_given_options_win():
+    paper = recipes.apply_preset(Options(recipe="paper"))
+    assert (paper.teacher_layer, paper.head_init, paper.student_dropout, paper.dropout_rate,
+            paper.lr_schedule, paper.patience, paper.distil_epochs, paper.label_stage_sizes,
+            paper.label_stage_monitor, paper.pca_rescale, paper.teacher_recipe,
+            paper.ft_learning_rate, paper.student_vocab) == (
+        6, "random", "paper", 0.2, "sgdr", 10, 80, "fine_tuning", "accuracy", False, "paper",
+        1e-5, "seen")
+    # Given options keep their values, also when that value is Options' default.
+    given = recipes.apply_preset(Options(recipe="paper", distil_epochs=3, patience=2),
+                                 given={"distil_epochs", "patience"})
+    assert (given.distil_epochs, given.patience, given.lr_schedule) == (3, 2, "sgdr")
+    # Built in code (given=None): options that differ from the defaults count as given.
+    in_code = recipes.apply_preset(Options(recipe="paper", distil_epochs=3, patience=2))
+    assert (in_code.distil_epochs, in_code.patience) == (3, 10)
+    # 'ours' (and its old name) presets nothing: today's defaults.
+    for name in ("ours", "xtremedistil"):
+        assert recipes.apply_preset(Options(recipe=name)) == Options(recipe=name)
+    assert Options().recipe == "ours"
+    assert recipes.get("paper")  # registered; its stages are ours'
+    assert {f.name for f in options_lib.fields()} >= set(recipes.preset("paper"))
+
+
+def test_given_flags_are_those_on_the_command_line():
+    flag_values = flags.FlagValues()
+    options_lib.define_flags(flag_values)
+    flag_values(["prog", "--recipe=paper", "--patience=2"])
+    assert options_lib.given_flags(flag_values) == {"recipe", "patience"}
+    options = options_lib.from_flags(flag_values)
+    paper = recipes.apply_preset(options, options_lib.given_flags(flag_values))
+    assert (paper.patience, paper.distil_epochs) == (2, 80)
+
+
+def test_benchmark_recipe_options_keep_the_benchmark_sizes_under_paper():
+    from benchmarks import harness, panx  # pylint: disable=import-outside-toplevel
+    flag_values = flags.FlagValues()
+    options_lib.define_flags(flag_values, names=harness.RECIPE_OPTIONS,
+                             defaults=panx.RECIPE_DEFAULTS)
+    flag_values(["panx.py", "--recipe=paper", "--patience=2"])
+    recipe = harness.recipe_options(flag_values)
+    # Given (patience) and sized by the benchmark (ft_epochs 2, distil_epochs 3) win.
+    assert (recipe["patience"], recipe["ft_epochs"], recipe["distil_epochs"]) == (2, 2, 3)
+    assert (recipe["lr_schedule"], recipe["bilstm_hidden_size"], recipe["teacher_layer"]) == (
+        "sgdr", 600, 6)
+    flag_values.unparse_flags()
+    flag_values(["panx.py"])
+    assert harness.recipe_options(flag_values)["lr_schedule"] == "constant"
 
 
 # === One option per difference ===
@@ -118,3 +177,37 @@ def test_keep_best_on_accuracy_keeps_the_highest(tmp_path):
     assert keep.best == 0.7 and not keep.model.stop_training
     keep.on_epoch_end(2, {"val_accuracy": 0.6})
     assert keep.best == 0.7 and keep.model.stop_training
+
+
+# === --recipe=paper end to end ===
+
+def test_paper_recipe_trains_end_to_end(tmp_path):
+    started = time.time()
+    # The preset sets the options left at Options' defaults; the tiny task keeps its own sizes
+    # (teacher_layer 2: its teacher's last, so that head_init=random shows). One replica keeps
+    # the 9 stages under 2 minutes.
+    config = tiny_config(tmp_path, recipe="paper", teacher_layer=2, ft_epochs=8, patience=3,
+                         distil_epochs=2, baseline=False, strategy="default")
+    metrics = pipeline.run(config)
+    assert metrics["recipe"] == "paper"
+    assert metrics["student"]["mean_f1"] > 0.5, metrics["student"]
+    with open(os.path.join(config.model_dir, "config.json"), encoding="utf-8") as f:
+        used = Options.from_dict(json.load(f)["options"])
+    assert (used.teacher_recipe, used.student_dropout, used.head_init, used.lr_schedule,
+            used.label_stage_sizes, used.label_stage_monitor, used.pca_rescale,
+            used.student_vocab, used.patience, used.distil_epochs) == (
+        "paper", "paper", "random", "sgdr", "fine_tuning", "accuracy", False, "seen", 3, 2)
+    stages = {s["name"]: s for s in metrics["stages"]}
+    assert stages["labels_1"]["best_val_accuracy"] > 0.5
+    assert stages["labels_1"]["best_val_loss"] is None
+    assert stages["logits_1"]["best_val_loss"] is not None
+    # head_init=random: the output layer did not start as the teacher's classifier.
+    manifest = pipeline.manifest_lib.Manifest.read(config.model_dir)
+    model = students.get(manifest.options).build(students.Dims(
+        len(manifest.student_vocab), config.seq_len, len(manifest.labels),
+        manifest.teacher_hidden_size))
+    model.load_weights(os.path.join(config.model_dir, "student", "initial.h5"))
+    teacher = pipeline.teacher_lib.load_teacher(manifest.teacher_dir, len(manifest.labels))
+    assert not np.allclose(model.get_layer("logits").get_weights()[0],
+                           teacher.classifier.get_weights()[0])
+    print(f"paper recipe end to end: {time.time() - started:.0f} s")

@@ -98,8 +98,11 @@ class Options:
                                STUDENT)
 
     # === Distillation ===
-    recipe: str = option("xtremedistil", "Distillation recipe, a name registered in "
-                         "xtremedistil/recipes/ ('xtremedistil': the three stages).", DISTIL)
+    recipe: str = option(
+        "ours", "Distillation recipe, a name registered in xtremedistil/recipes/: 'ours' the "
+        "three XtremeDistil stages with these options' defaults ('xtremedistil' is the same); "
+        "'paper' the same stages with the original code's choices (its options preset, "
+        "README 'Differences from the original code'; options given explicitly win).", DISTIL)
     distil_batch_size: int = option(32, "Student batch size per replica.", DISTIL)
     distil_epochs: int = option(10, "Maximum epochs of each distillation sub-stage.", DISTIL)
     distil_chunk_size: int = option(10000, "Transfer sentences per chunk of stored teacher "
@@ -208,6 +211,11 @@ def define_flags(flag_values, names=None, defaults=None):
             flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
         else:
             flags.DEFINE_string(field.name, default, help_text, flag_values=flag_values)
+
+
+def given_flags(flag_values):
+    """The names of the options given on the command line (a recipe's preset leaves them)."""
+    return {f.name for f in fields() if f.name in flag_values and flag_values[f.name].present}
 
 
 def from_flags(flag_values, **overrides):

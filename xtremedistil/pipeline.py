@@ -304,9 +304,15 @@ def student_score(task, model, student_ids, data, split, batch_size):
 
 # === The run ===
 
-def run(options):
-    """Trains teacher and student, evaluates both per language, writes model_dir; returns metrics."""
-    options = options.validate().replace(
+def run(options, given=None):
+    """Trains teacher and student, evaluates both per language, writes model_dir; returns metrics.
+
+    The recipe's option preset (e.g. --recipe=paper) sets every option not in `given` (the
+    names the user chose; None: those that differ from Options' defaults), see
+    recipes.apply_preset; config.json records the options the run used.
+    """
+    options = recipes.apply_preset(options.validate(), given).validate()
+    options = options.replace(
         pt_teacher_checkpoint=teacher_zoo.resolve_checkpoint(options.pt_teacher_checkpoint))
     strategy = distribute.make_strategy(options.strategy)  # first: multi_worker must precede ops
     with distribute.worker_model_dir(options.model_dir, strategy) as model_dir:

@@ -4,11 +4,15 @@ of the student on one objective; an objective says which student output learns w
 
 A recipe is a function (task, student, options) -> [Stage], registered in RECIPES. The runner
 (`xtremedistil.runner`) trains the stages in order, resumably; the pipeline stores the teacher
-outputs the stages name and nothing else.
+outputs the stages name and nothing else. A recipe's module may also choose option values,
+`OPTIONS = {option name: value}` (a preset, e.g. `paper.py`): `pipeline.run` applies them to
+every option the user did not give (`apply_preset`).
 """
 
 import dataclasses
+import sys
 
+from xtremedistil import options as options_lib
 from xtremedistil import registry
 
 LABELS = "labels"  # the target of objectives on the labeled data
@@ -41,7 +45,9 @@ def teacher_outputs_needed(stages):
 
 
 RECIPES = registry.Registry("recipe", {
-    "xtremedistil": "xtremedistil.recipes.xtremedistil:stages",
+    "ours": "xtremedistil.recipes.xtremedistil:stages",
+    "xtremedistil": "xtremedistil.recipes.xtremedistil:stages",  # the name before 'ours'
+    "paper": "xtremedistil.recipes.paper:stages",
     "labels_only": "xtremedistil.recipes.labels_only:stages",
 })
 
@@ -49,3 +55,26 @@ RECIPES = registry.Registry("recipe", {
 def get(name):
     """The recipe function `name`: (task, student, options) -> [Stage]."""
     return RECIPES.get(name)
+
+
+def preset(name):
+    """The option values recipe `name` chooses: its module's OPTIONS ({} when none)."""
+    values = dict(getattr(sys.modules[get(name).__module__], "OPTIONS", {}))
+    unknown = sorted(set(values) - {f.name for f in options_lib.fields()})
+    if unknown:
+        raise ValueError(f"Recipe {name!r} presets unknown options: {', '.join(unknown)}.")
+    return values
+
+
+def apply_preset(options, given=None):
+    """`options` with its recipe's preset for every option not in `given`.
+
+    given: the names of the options the user chose (flags given on the command line, options
+    a benchmark sizes); they keep their values. None: the options whose values differ from
+    Options' defaults (for Options built in code).
+    """
+    values = preset(options.recipe)
+    if given is None:
+        defaults = options_lib.Options()
+        given = {k for k, v in options.to_dict().items() if v != getattr(defaults, k)}
+    return options.replace(**{k: v for k, v in values.items() if k not in set(given)})
