@@ -125,7 +125,7 @@ class Options:
                               "with --temperature.", DISTIL, ["mse", "kl"])
     temperature: float = option(1.0, "Softmax temperature of the KL logit loss.", DISTIL)
     transfer_mask: str = option(
-        "tokens", "Transfer-set positions the representation and logit stages distil: 'words' "
+        "words", "Transfer-set positions the representation and logit stages distil: 'words' "
         "the first piece of every word (where the fine-tuned teacher's logits were trained), "
         "'tokens' every real piece ([CLS], [SEP] and continuation pieces too).", DISTIL,
         ["words", "tokens"])
