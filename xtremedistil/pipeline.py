@@ -343,6 +343,7 @@ def _run(options, strategy):
     data = load_data(options, task, tokenizer)
     phases.start("teacher", f"{options.pt_teacher_checkpoint}, fine-tuned on the labeled data")
     teacher = prepare_teacher(options, task, data, tokenizer, strategy, outputs)
+    logging.info("teacher: scoring %d test examples", len(data.labeled.test))
     teacher_scores = score(task, teacher.predictor, data, "test", batch)
     logging.info("teacher: test %s %.4f", task.metric, teacher_scores[task.metric])
     phases.start("teacher_outputs", f"{', '.join(outputs)} on {data.transfer_count:,} "
