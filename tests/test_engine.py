@@ -41,9 +41,16 @@ class LSTMStudent(students.Student):
         return tf_keras.Model(ids, {"hidden": hidden, "logits": logits}, name="lstm_student")
 
 
-def test_a_registered_student_runs_end_to_end(tmp_path):
+def test_a_registered_student_runs_end_to_end(trained_run, tmp_path):
     students.STUDENTS.register("lstm", LSTMStudent)
-    metrics = pipeline.run(tiny_config(tmp_path, student="lstm", baseline=False))
+    trained, _ = trained_run
+    # The same task and teacher: the fine-tuned teacher and its outputs are reused.
+    config = tiny_config(os.path.dirname(trained.model_dir), model_dir=str(tmp_path / "model"),
+                         student="lstm", baseline=False)
+    for folder in ("teacher", "teacher_outputs"):
+        shutil.copytree(os.path.join(trained.model_dir, folder),
+                        os.path.join(config.model_dir, folder))
+    metrics = pipeline.run(config)
     assert metrics["student_type"] == "lstm"
     names = [s["name"] for s in metrics["stages"]]
     # Its three layer groups give three logit and three label sub-stages.
