@@ -16,6 +16,7 @@ import shutil
 import time
 
 import numpy as np
+import tensorflow as tf
 import tf_keras
 from absl import logging
 
@@ -279,7 +280,6 @@ def _plan(options, train, validation, examples, batch, epochs, monitor):
 
 
 def _labels_dataset(student_ids, encoded, batch_size, seed=None, epoch=0):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
     dataset = tf.data.Dataset.from_tensor_slices(
         (student_ids, encoded.label_ids, encoded.label_weights))
     if seed is not None:
