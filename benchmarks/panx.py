@@ -47,7 +47,9 @@ QUICK = {"languages": "en,de,ru", "train_per_language": 500, "dev_per_language":
 def define_panx_flags():
     flags.DEFINE_string("data_dir", "../shared/data/panx",
                         "PAN-X folder with {train,dev,test}-<lang>.tsv (relative to the repo root).")
-    flags.DEFINE_list("languages", DEFAULT_LANGUAGES, "Languages, comma-separated.")
+    flags.DEFINE_list("languages", DEFAULT_LANGUAGES,
+                      "Languages, comma-separated; 'all': every language with train, dev and "
+                      "test files in --data_dir.")
     flags.DEFINE_integer("train_per_language", 1000,
                          "Labeled train sentences per language: the first N of train-<lang>.tsv.")
     flags.DEFINE_integer("dev_per_language", 500,
@@ -98,6 +100,29 @@ def load_panx(data_dir, languages, train_per_language, dev_per_language, test_pe
     return splits, transfer, counts
 
 
+def all_languages(data_dir):
+    """The languages with all three split files in data_dir, sorted."""
+    names = set(os.listdir(data_dir))
+    found = sorted(name[len("train-"):-len(".tsv")] for name in names
+                   if name.startswith("train-") and name.endswith(".tsv"))
+    languages = [l for l in found if {f"dev-{l}.tsv", f"test-{l}.tsv"} <= names]
+    if not languages:
+        raise app.UsageError(f"--languages=all: no train-/dev-/test-<lang>.tsv files in "
+                             f"{data_dir}.")
+    return languages
+
+
+def shortfalls(counts, sizes):
+    """A sentence naming the languages with fewer sentences than asked for, and how many."""
+    short = []
+    for language, count in sorted(counts.items()):
+        asked = {split: sizes[f"{split}_per_language"] for split in count}
+        missing = [f"{split} {n:,}" for split, n in count.items() if n < asked[split]]
+        if missing:
+            short.append(f"{language} ({', '.join(missing)})")
+    return f" Fewer sentences than that: {'; '.join(short)}." if short else ""
+
+
 def main(argv):
     del argv
     harness.apply_quick(QUICK)
@@ -105,6 +130,8 @@ def main(argv):
     if FLAGS.train_per_language < 1 or FLAGS.transfer_per_language < 1:
         raise app.UsageError("--train_per_language and --transfer_per_language must be >= 1.")
     languages = [l.strip() for l in FLAGS.languages if l.strip()]
+    if languages == ["all"]:
+        languages = all_languages(data_dir)
     sizes = {name: FLAGS[name].value for name in (
         "train_per_language", "dev_per_language", "test_per_language", "transfer_per_language")}
     description = (
@@ -116,7 +143,7 @@ def main(argv):
             test=FLAGS.test_per_language or "all (full split)")
     harness.run({"data_dir": data_dir, "languages": languages, **sizes},
                 lambda: load_panx(data_dir, languages, **sizes), PANX_TAGS,
-                lambda counts: description)
+                lambda counts: description + shortfalls(counts, sizes))
 
 
 if __name__ == "__main__":

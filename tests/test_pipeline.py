@@ -70,6 +70,7 @@ def test_script_resumes_without_retraining(trained_run):
                             cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "fine-tuned in an earlier run" in result.stderr
+    assert "test scores of this teacher and test set from" in result.stderr  # not rescored
     assert result.stderr.count("done in an earlier run") == 10  # 9 stages and the baseline
     assert "| mean |" in result.stdout
     with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as f:

@@ -25,8 +25,7 @@ def test_minilm_loads_from_its_safetensors_and_runs_a_forward_pass():
         encoded.input_ids[0, encoded.extras["word_starts"][0]])
     assert first_pieces[0] == "angela" and first_pieces[2] == "visited"  # uncased
     assert first_pieces[1].startswith("mer") and first_pieces[3].startswith("zu")
-    tagger, distiller = teacher_lib.keras_models(hf_model, tasks.get("tagging"), 16,
-                                                 teacher_layer=3)
+    tagger, distiller = teacher_lib.keras_models(hf_model, tasks.get("tagging"), teacher_layer=3)
     outputs = distiller.predict_on_batch([encoded.input_ids, encoded.attention_mask])
     hidden, logits = outputs["hidden"], outputs["logits"]
     assert hidden.shape == (1, 16, 384) and logits.shape == (1, 16, 7)
@@ -77,12 +76,19 @@ def test_teacher_families_load_from_safetensors(family, tmp_path):
     write_tokenizer(family, tmp_path)
     hf_model = teacher_lib.load_teacher(str(tmp_path), num_labels=5)
     tokenizer = teacher_lib.load_tokenizer(str(tmp_path))
-    sentence = Sentence(("alice", "met", "bobby", "in", "paris", "."), None, "xx", "test:1")
-    encoded = tagging.encode([sentence], tokenizer, 12)
+    sentences = [Sentence(words, None, "xx", f"test:{i}") for i, words in enumerate(
+        [("alice", "met", "bobby", "in", "paris", "."), ("bob",), ("acme", "corp") * 8])]
+    encoded = tagging.encode(sentences, tokenizer, 12)
     assert len(encoded.extras["word_starts"][0]) == 6
-    _, distiller = teacher_lib.keras_models(hf_model, tasks.get("tagging"), 12, teacher_layer=1)
+    _, distiller = teacher_lib.keras_models(hf_model, tasks.get("tagging"), teacher_layer=1)
     outputs = distiller.predict_on_batch([encoded.input_ids, encoded.attention_mask])
     hidden, logits = outputs["hidden"], outputs["logits"]
-    assert hidden.shape == (1, 12, 32) and logits.shape == (1, 12, 5)
+    assert hidden.shape == (3, 12, 32) and logits.shape == (3, 12, 5)
+    # Batches cut after their longest sentence give the same outputs at real positions.
+    trimmed = teacher_lib.predict(distiller, encoded, batch_size=2)
+    real = encoded.attention_mask.astype(bool)
+    for name in ("hidden", "logits"):
+        assert trimmed[name].shape == outputs[name].shape
+        np.testing.assert_allclose(trimmed[name][real], outputs[name][real], atol=1e-4)
     embedding_size = 16 if family == "electra" else 32
     assert teacher_lib.word_embeddings(hf_model).shape == (SMALL["vocab_size"], embedding_size)

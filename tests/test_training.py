@@ -186,3 +186,28 @@ def test_sigkill_mid_stage_then_resume_completes(tmp_path):
     assert sorted(metrics["student"]["per_language"]) == ["xx", "yy", "zz"]
     assert not glob.glob(os.path.join(student, "*.state.json*"))
     assert not glob.glob(os.path.join(student, "*.tmp*"))  # nor temp files the kill left
+
+
+def test_length_grouped_batches_cover_every_example_once_cut_to_their_longest():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 33, size=300)
+    mask = (np.arange(32)[None, :] < lengths[:, None]).astype(np.int32)
+    ids = np.arange(300)[:, None] * mask  # each row holds its index at real positions
+    arrays = ((ids, mask), mask.astype(np.float32), np.arange(300))
+
+    def batches(epoch):
+        return list(training.length_grouped(arrays, lengths, 8, seed=3, epoch=epoch, group=4)
+                    .as_numpy_iterator())
+
+    first = batches(0)
+    seen = np.concatenate([index for _, _, index in first])
+    assert sorted(seen.tolist()) == list(range(300))
+    for (batch_ids, batch_mask), weights, index in first:
+        width = batch_ids.shape[1]
+        assert width % 8 == 0 or width == 32
+        assert width - 8 < lengths[index].max() <= width  # cut after the longest, rounded up
+        np.testing.assert_array_equal(batch_mask, mask[index, :width])
+        assert weights.shape == batch_mask.shape and (batch_ids[:, 0] == index).all()
+    repeated = batches(0)
+    assert all((a[2] == b[2]).all() for a, b in zip(first, repeated))  # a function of the epoch
+    assert any((a[2] != b[2]).any() for a, b in zip(first, batches(1)))

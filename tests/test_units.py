@@ -75,6 +75,13 @@ def test_student_vocab_maps_unseen_pieces_to_unknown():
     assert vocab.to_student_ids(np.array([[0, 9, 5, 1]]), 12).tolist() == [[0, 4, 1, 1]]
 
 
+def test_student_vocab_size_keeps_the_most_frequent_pieces():
+    vocab = vocab_lib.StudentVocab.from_ids([np.array([[0, 7, 3, 9]]), np.array([[9, 3, 9]])],
+                                            pad_id=0, unk_id=1, max_size=4)
+    assert vocab.teacher_ids.tolist() == [0, 1, 9, 3]  # most frequent first; 7 seen once
+    assert vocab.to_student_ids(np.array([[7, 3, 9]]), 12).tolist() == [[1, 3, 2]]
+
+
 def test_full_student_vocab_keeps_every_teacher_piece():
     vocab = vocab_lib.StudentVocab.full(6, pad_id=0, unk_id=3)
     assert vocab.teacher_ids.tolist() == [0, 3, 1, 2, 4, 5]

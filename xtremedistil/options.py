@@ -79,6 +79,10 @@ class Options:
         "unseen in training keep their factorised teacher embedding), 'seen' only those of "
         "the train and transfer sets (a smaller embedding; others become [UNK], e.g. for "
         "teachers with a 250k vocabulary).", STUDENT, ["full", "seen"])
+    student_vocab_size: int = option(
+        0, "With --student_vocab=seen: keep only this many pieces, those seen most often in the "
+        "train and transfer sets (rarer ones become [UNK]; a cap on the embedding table's "
+        "size); 0 keeps every seen piece.", STUDENT)
     word_emb_dim: int = option(100, "Student word embedding size (the teacher's embeddings, "
                                "factorised).", STUDENT)
     bilstm_hidden_size: int = option(128, "Student LSTM units per direction.", STUDENT)
@@ -157,6 +161,8 @@ class Options:
                      "ft_batch_size", "distil_chunk_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be positive.")
+        if self.student_vocab_size < 0:
+            raise ValueError("--student_vocab_size must be >= 0 (0: every seen piece).")
         if not 0 <= self.dropout_rate < 1:
             raise ValueError("--dropout_rate must be in [0, 1).")
         if not self.task and not (self.train_file and self.dev_file and self.test_file):

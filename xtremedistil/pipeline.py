@@ -10,7 +10,9 @@ pipeline never branches on them. Everything a run writes lives in `model_dir`:
 """
 
 import dataclasses
+import hashlib
 import itertools
+import json
 import os
 import shutil
 import time
@@ -139,8 +141,8 @@ def prepare_teacher(options, task, data, tokenizer, strategy, outputs):
     with strategy.scope():
         hf_model = teacher_lib.load_teacher(checkpoint, len(data.labeled.labels),
                                             task.teacher_class(options.pt_teacher))
-        predictor, distiller = teacher_lib.keras_models(hf_model, task, options.seq_len,
-                                                        options.teacher_layer, outputs)
+        predictor, distiller = teacher_lib.keras_models(hf_model, task, options.teacher_layer,
+                                                        outputs)
     check_disk_space(options, hf_model, data, fine_tuned)
     started = time.time()
     if fine_tuned:
@@ -191,7 +193,7 @@ def build_student(options, task, teacher, data, transfer, strategy, distils_last
         vocab = vocab_lib.StudentVocab.from_ids(
             itertools.chain([data.encoded["train"].input_ids], teacher_cache.read_field(
                 transfer.train_paths + transfer.val_paths, "input_ids")),
-            tokenizer.pad_token_id, tokenizer.unk_token_id)
+            tokenizer.pad_token_id, tokenizer.unk_token_id, options.student_vocab_size)
     id_table = vocab.lookup_table(teacher_vocab_size)
     student = students.get(options)
     dims = student_dims(options, data, teacher, vocab)
@@ -290,9 +292,29 @@ def _labels_dataset(student_ids, encoded, batch_size, seed=None, epoch=0):
 def score(task, predictor, data, split, batch_size):
     """The task's scores of the teacher on a split."""
     encoded = data.encoded[split]
-    logits = predictor.predict([encoded.input_ids, encoded.attention_mask],
-                               batch_size=batch_size, verbose=0)
+    logits = teacher_lib.predict(predictor, encoded, batch_size)
     return task.score(logits, encoded, getattr(data.labeled, split), data.labeled.labels)
+
+
+def teacher_test_scores(options, task, teacher, data, batch_size):
+    """The teacher's test scores, kept in teacher/test_scores.json for the same teacher weights
+    and test examples: scoring a large test split takes the teacher minutes, and a resumed run
+    or a student-only experiment (the benchmarks' --reuse_teacher_from) needs them again."""
+    encoded = data.encoded["test"]
+    digest = hashlib.sha256(encoded.input_ids.tobytes())
+    digest.update(repr(data.labeled.test).encode("utf-8"))  # gold labels, languages
+    stamp = {"teacher": teacher.fingerprint, "test": digest.hexdigest()[:16]}
+    path = os.path.join(options.model_dir, "teacher", "test_scores.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            cached = json.load(f)
+        if cached["stamp"] == stamp:
+            logging.info("teacher: test scores of this teacher and test set from %s", path)
+            return cached["scores"]
+    logging.info("teacher: scoring %d test examples", len(data.labeled.test))
+    scores = score(task, teacher.predictor, data, "test", batch_size)
+    training.write_json_atomically(path, {"stamp": stamp, "scores": scores})
+    return scores
 
 
 def student_score(task, model, student_ids, data, split, batch_size):
@@ -343,8 +365,7 @@ def _run(options, strategy):
     data = load_data(options, task, tokenizer)
     phases.start("teacher", f"{options.pt_teacher_checkpoint}, fine-tuned on the labeled data")
     teacher = prepare_teacher(options, task, data, tokenizer, strategy, outputs)
-    logging.info("teacher: scoring %d test examples", len(data.labeled.test))
-    teacher_scores = score(task, teacher.predictor, data, "test", batch)
+    teacher_scores = teacher_test_scores(options, task, teacher, data, batch)
     logging.info("teacher: test %s %.4f", task.metric, teacher_scores[task.metric])
     phases.start("teacher_outputs", f"{', '.join(outputs)} on {data.transfer_count:,} "
                  "transfer examples")

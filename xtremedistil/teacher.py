@@ -104,15 +104,16 @@ def num_layers(hf_model):
     return getattr(config, "num_hidden_layers", None) or config.n_layers
 
 
-def keras_models(hf_model, task, seq_len, teacher_layer, outputs=("hidden", "logits")):
+def keras_models(hf_model, task, teacher_layer, outputs=("hidden", "logits")):
     """(predictor, distiller): tf.keras models over (input_ids, attention_mask).
 
     predictor returns the logits; distiller returns {name: tensor} of the task's teacher
     `outputs` ('hidden' is the layer `teacher_layer`: 0 embeddings, -1 the last layer).
     """
     layer = resolve_layer(hf_model, teacher_layer)
-    input_ids = tf_keras.Input((seq_len,), dtype=tf.int32, name="input_ids")
-    attention_mask = tf_keras.Input((seq_len,), dtype=tf.int32, name="attention_mask")
+    # Any length up to seq_len: `predict` cuts batches after their longest sentence.
+    input_ids = tf_keras.Input((None,), dtype=tf.int32, name="input_ids")
+    attention_mask = tf_keras.Input((None,), dtype=tf.int32, name="attention_mask")
     hf_outputs = hf_model(input_ids=input_ids, attention_mask=attention_mask,
                           output_hidden_states=True)
     inputs = [input_ids, attention_mask]
@@ -137,13 +138,35 @@ def is_finetuned(folder):
     return os.path.exists(os.path.join(folder, FINETUNED_WEIGHTS))
 
 
-def predict_outputs(distiller, encoded, batch_size):
-    """Yields {name: [B, ...] float16} teacher outputs batch by batch."""
-    for start in range(0, len(encoded), batch_size):
-        stop = start + batch_size
-        outputs = distiller.predict_on_batch(
-            [encoded.input_ids[start:stop], encoded.attention_mask[start:stop]])
-        yield {name: np.asarray(value, np.float16) for name, value in outputs.items()}
+def predict(model, encoded, batch_size, dtype=np.float32):
+    """The model's outputs (an array, or {name: array}) for every example of `encoded`, in order.
+
+    The teacher's cost grows with the length it reads and most sentences are far shorter than
+    seq_len, so examples are batched by length and each batch is cut after its longest
+    sentence (rounded up to a multiple of 8, a few traced shapes); per-position outputs
+    ([B, T, ...]) are padded back to seq_len with zeros. The attention mask keeps the real
+    positions' outputs the same as with the padding.
+    """
+    lengths = encoded.attention_mask.sum(axis=1)
+    order = np.argsort(-lengths, kind="stable")
+    seq_len = encoded.input_ids.shape[1]
+    parts = []
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        width = min(seq_len, -(-int(lengths[rows].max()) // 8) * 8)
+        outputs = model.predict_on_batch([encoded.input_ids[rows, :width],
+                                          encoded.attention_mask[rows, :width]])
+        parts.append(tf.nest.map_structure(
+            lambda value: _pad_positions(np.asarray(value, dtype), width, seq_len), outputs))
+    restore = np.argsort(order, kind="stable")
+    return tf.nest.map_structure(lambda *values: np.concatenate(values)[restore], *parts)
+
+
+def _pad_positions(value, width, seq_len):
+    if value.ndim < 3 or value.shape[1] != width:
+        return value
+    padding = [(0, 0), (0, seq_len - width)] + [(0, 0)] * (value.ndim - 2)
+    return np.pad(value, padding)
 
 
 def fine_tune(predictor, task, train, dev_score, strategy, epochs, batch_size, learning_rate,
@@ -175,11 +198,11 @@ def fine_tune(predictor, task, train, dev_score, strategy, epochs, batch_size, l
     os.makedirs(folder, exist_ok=True)
     keep_best = training.KeepBest(patience, training.best_path(folder, "fine_tuning"),
                                   score_fn=dev_score)
-    examples = tf.data.Dataset.from_tensor_slices(
-        ((train.input_ids, train.attention_mask), label_ids, label_weights))
+    examples = ((train.input_ids, train.attention_mask), label_ids, label_weights)
+    lengths = train.attention_mask.sum(axis=1)
     training.fit_resumable(
         predictor, folder, "fine_tuning", keep_best, epochs,
-        lambda epoch: training.shuffled(examples, len(train), seed, epoch).batch(batch_size),
+        lambda epoch: training.length_grouped(examples, lengths, batch_size, seed, epoch),
         None, checkpoint_steps, extra_callbacks=callbacks)
 
 

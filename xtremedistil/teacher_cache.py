@@ -42,8 +42,8 @@ def split_stream(examples, chunk_size, val_every=10, val_max=2000):
 
 def _write_chunk(path, examples, task, tokenizer, seq_len, distiller, batch_size):
     encoded = task.encode(examples, tokenizer, seq_len)
-    batches = list(teacher_lib.predict_outputs(distiller, encoded, batch_size))
-    arrays = {f"out_{name}": np.concatenate([b[name] for b in batches]) for name in batches[0]}
+    outputs = teacher_lib.predict(distiller, encoded, batch_size, np.float16)
+    arrays = {f"out_{name}": value for name, value in outputs.items()}
     arrays.update({f"mask_{name}": mask.astype(np.int8) for name, mask in encoded.masks.items()})
     tmp = path + ".tmp.npz"
     np.savez(tmp, input_ids=encoded.input_ids, truncated=encoded.truncated, **arrays)

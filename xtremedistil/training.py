@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 from absl import logging
@@ -37,6 +38,41 @@ def save_weights_atomically(model, path):
 def shuffled(dataset, size, seed, epoch):
     """`dataset` shuffled in an order that depends on (seed, epoch) alone."""
     return dataset.shuffle(size, seed=seed * 100003 + epoch, reshuffle_each_iteration=False)
+
+
+def length_grouped(arrays, lengths, batch_size, seed, epoch, group=64):
+    """Batches of sentences of similar length, each cut after its longest (rounded up to 8).
+
+    arrays: a structure of numpy arrays with the examples on axis 0; those with a position
+    axis (axis 1 as long as the widest example) are cut. Order, a function of (seed, epoch)
+    alone: a permutation, sorted by length within windows of `group` batches, the batches
+    shuffled. A transformer's cost grows with the length it reads and most sentences are far
+    shorter than seq_len (HF Trainer's group_by_length does the same).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    batches = []
+    for start in range(0, len(order), batch_size * group):
+        window = order[start:start + batch_size * group]
+        window = window[np.argsort(-lengths[window], kind="stable")]
+        batches += [window[i:i + batch_size] for i in range(0, len(window), batch_size)]
+    seq_len = max(a.shape[1] if a.ndim > 1 else 0 for a in tf.nest.flatten(arrays))
+
+    def cut(array, rows, width):
+        return array[rows, :width] if array.ndim > 1 and array.shape[1] == seq_len else array[rows]
+
+    batch_order = rng.permutation(len(batches))
+
+    def generate():
+        for index in batch_order:
+            rows = batches[index]
+            width = min(seq_len, -(-int(lengths[rows].max()) // 8) * 8)
+            yield tf.nest.map_structure(lambda a, r=rows, w=width: cut(a, r, w), arrays)
+
+    signature = tf.nest.map_structure(
+        lambda a: tf.TensorSpec((None,) * a.ndim if a.ndim > 1 and a.shape[1] == seq_len
+                                else (None,) + a.shape[1:], tf.as_dtype(a.dtype)), arrays)
+    return tf.data.Dataset.from_generator(generate, output_signature=signature)
 
 
 def weights_fingerprint(model):

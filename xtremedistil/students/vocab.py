@@ -24,13 +24,18 @@ class StudentVocab:
         return cls.from_ids([np.arange(teacher_vocab_size)], pad_id, unk_id)
 
     @classmethod
-    def from_ids(cls, id_arrays, pad_id, unk_id):
-        """From teacher piece ids seen in training data, given as arrays (streamed is fine)."""
-        seen = set()
+    def from_ids(cls, id_arrays, pad_id, unk_id, max_size=0):
+        """From teacher piece ids seen in training data, given as arrays (streamed is fine):
+        the pieces seen most often first, at most `max_size` pieces in all (0: every piece)."""
+        counts = {}
         for ids in id_arrays:
-            seen.update(np.unique(ids).tolist())
-        rest = sorted(seen - {pad_id, unk_id})
-        return cls(np.asarray([pad_id, unk_id] + rest, np.int32))
+            pieces, n = np.unique(ids, return_counts=True)
+            for piece, count in zip(pieces.tolist(), n.tolist()):
+                counts[piece] = counts.get(piece, 0) + count
+        kept = sorted(set(counts) - {pad_id, unk_id}, key=lambda p: (-counts[p], p))
+        if max_size:
+            kept = kept[:max(0, max_size - 2)]
+        return cls(np.asarray([pad_id, unk_id] + kept, np.int32))
 
     def __len__(self):
         return len(self.teacher_ids)
