@@ -19,8 +19,9 @@ from xtremedistil import tasks
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LANGUAGES = ("xx", "yy")
 SIZES = {"train": 100, "dev": 20, "test": 20}  # train: 60 labeled, the next 40 transfer
-DATA_FLAGS = ["--languages=" + ",".join(LANGUAGES), "--train_per_language=60",
-              "--transfer_per_language=40", "--dev_per_language=20", "--test_per_language=0"]
+# --languages=all: the languages with all three files; 50 transfer sentences asked, 40 there.
+DATA_FLAGS = ["--languages=all", "--train_per_language=60", "--transfer_per_language=50",
+              "--dev_per_language=20", "--test_per_language=0"]
 TINY_RECIPE = ["--seq_len=16", "--word_emb_dim=16", "--bilstm_hidden_size=16", "--ft_epochs=3",
                "--ft_learning_rate=3e-3", "--ft_batch_size=8", "--distil_epochs=1",
                "--distil_batch_size=8", "--distil_learning_rate=3e-3"]
@@ -51,6 +52,7 @@ def panx_run(tmp_path_factory):
         for split, count in SIZES.items():
             write_columns(tmp / "panx" / f"{split}-{language}.tsv",
                           [synthetic.synthetic_sentence(rng) for _ in range(count)])
+    write_columns(tmp / "panx" / "train-zz.tsv", [synthetic.synthetic_sentence(rng)])  # no dev
     synthetic.write_tiny_bert(tmp / "tiny_bert")
     process = run_panx(tmp)
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-5000:]
@@ -82,6 +84,7 @@ def test_panx_reports_every_language_with_consistent_scores(panx_run):
         assert f"| {language} | {SIZES['test']} |" in table
     assert "Dev mean F1 (model selection): student " in table
     assert "| **total (benchmark)** |" in table
+    assert "Fewer sentences than that: xx (transfer 40); yy (transfer 40)." in table
     # The RESULTS.md line: command, languages, the three F1s and retention in %.
     line = process.stdout.split("RESULTS.md line (fill in # and what changed):\n")[1]
     line = line.splitlines()[0]
@@ -106,6 +109,7 @@ def test_panx_writes_the_task_and_records_the_options(panx_run):
     assert recorded["recipe"]["distil_epochs"] == 1
     assert recorded["recipe"]["student"] == options_lib.Options().student
     assert recorded["data"]["train_per_language"] == 60
+    assert recorded["data"]["languages"] == list(LANGUAGES)
 
 
 def test_panx_refuses_a_model_dir_with_other_options_and_a_teacher_from_other_data(panx_run):

@@ -302,7 +302,9 @@ def teacher_test_scores(options, task, teacher, data, batch_size):
     or a student-only experiment (the benchmarks' --reuse_teacher_from) needs them again."""
     encoded = data.encoded["test"]
     digest = hashlib.sha256(encoded.input_ids.tobytes())
-    digest.update(repr(data.labeled.test).encode("utf-8"))  # gold labels, languages
+    # Gold labels and languages; not the sentences' file paths, which differ between runs.
+    digest.update(repr([{k: v for k, v in vars(example).items() if k != "source"}
+                        for example in data.labeled.test]).encode())
     stamp = {"teacher": teacher.fingerprint, "test": digest.hexdigest()[:16]}
     path = os.path.join(options.model_dir, "teacher", "test_scores.json")
     if os.path.exists(path):
