@@ -36,9 +36,9 @@ RECIPE_OPTIONS = (
     "seq_len", "pt_teacher_checkpoint", "teacher_layer", "ft_batch_size", "ft_epochs",
     "ft_learning_rate", "teacher_recipe", "student", "student_vocab", "student_vocab_size",
     "word_emb_dim", "bilstm_hidden_size", "dropout_rate", "student_dropout", "head_init",
-    "pca_rescale", "recipe", "distil_batch_size", "distil_epochs", "distil_learning_rate", "lr_schedule",
-    "label_stage_sizes", "label_stage_monitor", "logits_loss", "temperature", "transfer_mask",
-    "patience", "seed")
+    "pca_rescale", "recipe", "distil_batch_size", "distil_epochs", "distil_learning_rate",
+    "lr_schedule", "label_stage_sizes", "label_stage_monitor", "logits_loss", "temperature",
+    "transfer_mask", "patience", "seed")
 # Options that decide the fine-tuned teacher (with the data): --reuse_teacher_from checks them.
 TEACHER_KEYS = ("seq_len", "pt_teacher_checkpoint", "ft_batch_size", "ft_epochs",
                 "ft_learning_rate", "teacher_recipe", "patience", "seed")
