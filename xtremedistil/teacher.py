@@ -156,7 +156,7 @@ def predict(model, encoded, batch_size, dtype=np.float32):
     report = _ProgressLog(len(order))
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
-        width = min(seq_len, -(-int(lengths[rows].max()) // 8) * 8)
+        width = training.cut_width(lengths[rows], seq_len)
         outputs = model.predict_on_batch([encoded.input_ids[rows, :width],
                                           encoded.attention_mask[rows, :width]])
         parts.append(tf.nest.map_structure(

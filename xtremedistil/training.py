@@ -58,21 +58,30 @@ def length_grouped(arrays, lengths, batch_size, seed, epoch, group=64):
         batches += [window[i:i + batch_size] for i in range(0, len(window), batch_size)]
     seq_len = max(a.shape[1] if a.ndim > 1 else 0 for a in tf.nest.flatten(arrays))
 
+    def has_positions(array):
+        return array.ndim > 1 and array.shape[1] == seq_len
+
     def cut(array, rows, width):
-        return array[rows, :width] if array.ndim > 1 and array.shape[1] == seq_len else array[rows]
+        return array[rows, :width] if has_positions(array) else array[rows]
 
     batch_order = rng.permutation(len(batches))
 
     def generate():
         for index in batch_order:
             rows = batches[index]
-            width = min(seq_len, -(-int(lengths[rows].max()) // 8) * 8)
+            width = cut_width(lengths[rows], seq_len)
             yield tf.nest.map_structure(lambda a, r=rows, w=width: cut(a, r, w), arrays)
 
     signature = tf.nest.map_structure(
-        lambda a: tf.TensorSpec((None,) * a.ndim if a.ndim > 1 and a.shape[1] == seq_len
-                                else (None,) + a.shape[1:], tf.as_dtype(a.dtype)), arrays)
+        lambda a: tf.TensorSpec((None,) * a.ndim if has_positions(a) else (None,) + a.shape[1:],
+                                tf.as_dtype(a.dtype)), arrays)
     return tf.data.Dataset.from_generator(generate, output_signature=signature)
+
+
+def cut_width(lengths, seq_len):
+    """Where a batch with these real lengths is cut: after its longest, rounded up to a multiple
+    of 8 (a few traced shapes), at most seq_len."""
+    return min(seq_len, -(-int(lengths.max()) // 8) * 8)
 
 
 def weights_fingerprint(model):
