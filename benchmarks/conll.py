@@ -4,12 +4,14 @@
   esp.* / ned.* (--language_set=esp,ned): latin-1, IOB1-ish, read the same way.
 Labeled train = the first --train_sentences of each train file (0: all); transfer = the next
 --transfer_sentences train sentences with tags dropped, or, with --transfer_sentences=0, the
-labeled train sentences themselves without tags (no extra unlabeled text). One teacher and one
-student for all languages of the set; baseline=True (a same-shape student on the labels alone).
+labeled train sentences themselves without tags; --transfer_files adds unlabeled sentences from
+other files (e.g. PAN-X's English Wikipedia sentences). One teacher and one student for all
+languages of the set; baseline=True (a same-shape student on the labels alone).
 
   python benchmarks/conll.py --quick
   python benchmarks/conll.py                       # full English CoNLL-2003
   python benchmarks/conll.py --language_set=esp,ned
+  python benchmarks/conll.py --transfer_files=../shared/data/panx/train-en.tsv
 
 Output: --output JSON (same schema as panx.py) and a Markdown table beside it.
 """
@@ -58,6 +60,11 @@ def define_conll_flags():
                          "Unlabeled transfer sentences per set: the N train sentences after the "
                          "labeled ones, tags dropped. 0: the labeled train sentences themselves, "
                          "tags dropped (no extra text).")
+    flags.DEFINE_list("transfer_files", [],
+                      "More unlabeled sentences for the transfer set, comma-separated files in "
+                      "the main script's --transfer_file formats (one sentence a line, or "
+                      "token<TAB>tag columns with the tags ignored), e.g. "
+                      "../shared/data/panx/train-en.tsv. Relative to the repo root.")
     harness.define_flags("conll", QUICK, defaults=RECIPE_DEFAULTS)
     flags.adopt_module_key_flags(harness)
 
@@ -67,8 +74,9 @@ def _first(sentences, n):
 
 
 def load_conll(data_dir, language_set, train_sentences, dev_sentences, test_sentences,
-               transfer_sentences):
-    """(splits dict, transfer list, per-language counts) from the CoNLL files."""
+               transfer_sentences, transfer_files=()):
+    """(splits dict, transfer list, per-language counts) from the CoNLL files, and the
+    sentences of transfer_files (counted under "extra transfer")."""
     from xtremedistil import data as data_lib  # pylint: disable=import-outside-toplevel
     splits = {"train": [], "dev": [], "test": []}
     transfer, counts = [], {}
@@ -96,15 +104,23 @@ def load_conll(data_dir, language_set, train_sentences, dev_sentences, test_sent
                             "dev": len(_first(loaded["dev"], dev_sentences)),
                             "test": len(_first(loaded["test"], test_sentences)),
                             "transfer": len(extra)}
+    for path in transfer_files:
+        if not os.path.exists(harness.resolve(path)):
+            raise app.UsageError(f"--transfer_files: {path} does not exist")
+        extra = data_lib.read_transfer_file(harness.resolve(path)).sentences
+        transfer += extra
+        counts.setdefault("extra transfer", {})[path] = len(extra)
     return splits, transfer, counts
 
 
 def describe(counts):
+    extra = counts.get("extra transfer", {})
     return ("Sentences per language (train labeled / transfer unlabeled / dev / test): "
             + ", ".join(f"{lang} {c['train']} / {c['transfer']} / {c['dev']} / {c['test']}"
-                        for lang, c in counts.items())
+                        for lang, c in counts.items() if lang != "extra transfer")
             + (" (transfer = train sentences after the labeled ones)" if FLAGS.transfer_sentences
-               else " (transfer = the labeled train sentences, tags dropped)"))
+               else " (transfer = the labeled train sentences, tags dropped)")
+            + "".join(f"; transfer also {n} sentences of {path}" for path, n in extra.items()))
 
 
 def main(argv):
@@ -114,6 +130,7 @@ def main(argv):
     language_set = [s.strip() for s in FLAGS.language_set if s.strip()]
     sizes = {name: FLAGS[name].value for name in (
         "train_sentences", "dev_sentences", "test_sentences", "transfer_sentences")}
+    sizes["transfer_files"] = FLAGS.transfer_files
     harness.run({"data_dir": data_dir, "language_set": language_set, **sizes},
                 lambda: load_conll(data_dir, language_set, **sizes), CONLL_TAGS, describe)
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from absl import app
 
 from benchmarks import conll
 from benchmarks import harness
@@ -147,3 +148,24 @@ def test_conll_task_files_keep_misc(tmp_path):
     assert labeled.train[0].tags == ("B-ORG", "O", "B-MISC", "O")  # IOB1 -> IOB2
     assert labeled.test[0].tags == ("B-MISC", "O")
     assert {s.language for s in labeled.train} == {"en"}
+
+
+def test_conll_transfer_files_add_unlabeled_sentences(tmp_path):
+    """--transfer_files: sentences of column files (tags ignored) and plain text files join the
+    transfer set after the CoNLL ones; a missing file is a usage error naming it."""
+    folder = tmp_path / "conll"
+    os.makedirs(folder)
+    for suffix in ("train", "testa", "testb"):
+        (folder / f"eng.{suffix}").write_text("Peter NNP I-NP I-PER\nsays VBZ I-VP O\n",
+                                              encoding="utf-8")
+    panx = tmp_path / "train-en.tsv"
+    panx.write_text("Rome\tB-LOC\nfell\tO\n\nHe\tO\nleft\tO\n", encoding="utf-8")
+    text = tmp_path / "more.txt"
+    text.write_text("one more sentence\n", encoding="utf-8")
+    _, transfer, counts = conll.load_conll(folder, ["eng"], 0, 0, 0, 0,
+                                           transfer_files=[str(panx), str(text)])
+    assert [s.tokens for s in transfer] == [("Peter", "says"), ("Rome", "fell"), ("He", "left"),
+                                            ("one", "more", "sentence")]
+    assert counts["extra transfer"] == {str(panx): 2, str(text): 1}
+    with pytest.raises(app.UsageError, match="missing.txt"):
+        conll.load_conll(folder, ["eng"], 0, 0, 0, 0, transfer_files=[str(tmp_path / "missing.txt")])
