@@ -8,7 +8,8 @@ Rows, all at --seq_len word pieces:
                          12 layers, 12 heads, intermediate 3072), random weights, built locally
   student (Keras)        the tf-keras BiLSTM student, through tf.function
   SavedModel student_ids / SavedModel sentences   the exported signatures (the second
-                         tokenises raw sentences in the graph)
+                         tokenises raw sentences in the graph); only for WordPiece teachers,
+                         the ones export writes a SavedModel for
   TFLite fp32/fp16/int8  ai_edge_litert, fixed batch 1: batch figures run the batch sentence
                          by sentence (variables reset before each, as apps must)
 Latency is the median of timed calls after a warm-up call; batch figures are milliseconds per
@@ -158,17 +159,12 @@ def student_rows(manifest, inputs, seq_len):
     return rows, params
 
 
-def exported_rows(manifest, inputs, params):
-    tflite_dir = os.path.join(manifest.model_dir, "export", "tflite")
-    saved_model = predict.latest_saved_model(manifest.model_dir)
-    if saved_model is None or not os.path.exists(os.path.join(tflite_dir, tflite.SIDECAR)):
-        export.export_all(manifest.model_dir)
-        saved_model = predict.latest_saved_model(manifest.model_dir)
+def saved_model_rows(saved_model, inputs, params):
     loaded = tf.saved_model.load(saved_model)
     by_ids = loaded.signatures[export.STUDENT_IDS_SIGNATURE]
     by_text = loaded.signatures[export.SERVING_SIGNATURE]
     size = folder_bytes(saved_model)
-    rows = [
+    return [
         dict(model="SavedModel student_ids", params=params, file_bytes=size,
              **timings(lambda ids: by_ids(student_ids=tf.constant(ids))["logits"].numpy(),
                        inputs.student, FLAGS.repeats, FLAGS.budget_seconds)),
@@ -176,6 +172,17 @@ def exported_rows(manifest, inputs, params):
              **timings(lambda text: by_text(sentences=tf.constant(text))["tags"].numpy(),
                        inputs.sentences, FLAGS.repeats, FLAGS.budget_seconds)),
     ]
+
+
+def exported_rows(manifest, inputs, params):
+    tflite_dir = os.path.join(manifest.model_dir, "export", "tflite")
+    if not os.path.exists(os.path.join(tflite_dir, tflite.SIDECAR)):
+        export.export_all(manifest.model_dir)
+    saved_model = predict.latest_saved_model(manifest.model_dir)
+    rows = saved_model_rows(saved_model, inputs, params) if saved_model else []
+    if not saved_model:  # export said why (a teacher without a WordPiece vocab.txt)
+        logging.warning("latency: no SavedModel in %s/export: its rows are skipped",
+                        manifest.model_dir)
     for key, name in tflite.TFLITE_FILES.items():
         path = os.path.join(tflite_dir, name)
         # A 2-thread LiteRT interpreter with its default delegate (XNNPACK), as apps run it.
