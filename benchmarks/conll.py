@@ -105,9 +105,10 @@ def load_conll(data_dir, language_set, train_sentences, dev_sentences, test_sent
                             "test": len(_first(loaded["test"], test_sentences)),
                             "transfer": len(extra)}
     for path in transfer_files:
-        if not os.path.exists(harness.resolve(path)):
+        resolved = harness.resolve(path)
+        if not os.path.exists(resolved):
             raise app.UsageError(f"--transfer_files: {path} does not exist")
-        extra = data_lib.read_transfer_file(harness.resolve(path)).sentences
+        extra = data_lib.read_transfer_file(resolved).sentences
         transfer += extra
         counts.setdefault("extra transfer", {})[path] = len(extra)
     return splits, transfer, counts

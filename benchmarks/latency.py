@@ -179,8 +179,10 @@ def exported_rows(manifest, inputs, params):
     if not os.path.exists(os.path.join(tflite_dir, tflite.SIDECAR)):
         export.export_all(manifest.model_dir)
     saved_model = predict.latest_saved_model(manifest.model_dir)
-    rows = saved_model_rows(saved_model, inputs, params) if saved_model else []
-    if not saved_model:  # export said why (a teacher without a WordPiece vocab.txt)
+    if saved_model:
+        rows = saved_model_rows(saved_model, inputs, params)
+    else:  # export said why (a teacher without a WordPiece vocab.txt)
+        rows = []
         logging.warning("latency: no SavedModel in %s/export: its rows are skipped",
                         manifest.model_dir)
     for key, name in tflite.TFLITE_FILES.items():

@@ -168,4 +168,5 @@ def test_conll_transfer_files_add_unlabeled_sentences(tmp_path):
                                             ("one", "more", "sentence")]
     assert counts["extra transfer"] == {str(panx): 2, str(text): 1}
     with pytest.raises(app.UsageError, match="missing.txt"):
-        conll.load_conll(folder, ["eng"], 0, 0, 0, 0, transfer_files=[str(tmp_path / "missing.txt")])
+        conll.load_conll(folder, ["eng"], 0, 0, 0, 0,
+                         transfer_files=[str(tmp_path / "missing.txt")])
