@@ -191,12 +191,12 @@ def build_student(options, task, teacher, data, transfer, strategy, distils_last
                                             tokenizer.unk_token_id)
     else:
         vocab = vocab_lib.StudentVocab.from_ids(
-            itertools.chain([data.encoded["train"].input_ids], teacher_cache.read_field(
+            itertools.chain([data.encoded["train"].student_pieces], teacher_cache.read_field(
                 transfer.train_paths + transfer.val_paths, "input_ids")),
             tokenizer.pad_token_id, tokenizer.unk_token_id, options.student_vocab_size)
     id_table = vocab.lookup_table(teacher_vocab_size)
     student = students.get(options)
-    dims = student_dims(options, data, teacher, vocab)
+    dims = student_dims(options, task, data, teacher, vocab)
     folder = os.path.join(options.model_dir, "student")
     initial_weights = os.path.join(folder, "initial.h5")
     with strategy.scope():
@@ -206,22 +206,20 @@ def build_student(options, task, teacher, data, transfer, strategy, distils_last
     if os.path.exists(initial_weights):
         model.load_weights(initial_weights)
     else:
-        head = teacher_lib.classifier_weights(hf_model)
+        head = task.student_head_weights(hf_model)
         if options.head_init == "teacher" and distils_last_layer and head is not None:
-            # The 'hidden' output learns the teacher's last hidden states, which the teacher's
-            # classifier maps to its logits: the student's output layer starts as it.
             model.get_layer("logits").set_weights(head)
         os.makedirs(folder, exist_ok=True)
         training.save_weights_atomically(model, initial_weights)
-    ids = {name: id_table[e.input_ids] for name, e in data.encoded.items()}
+    ids = {name: id_table[e.student_pieces] for name, e in data.encoded.items()}
     return BuiltStudent(student, model, vocab, id_table, dims, ids, initial_weights)
 
 
-def student_dims(options, data, teacher, vocab):
+def student_dims(options, task, data, teacher, vocab):
     hidden = teacher.distiller.output.get("hidden")
     return students.Dims(len(vocab), options.seq_len, len(data.labeled.labels),
                          int(hidden.shape[-1]) if hidden is not None
-                         else teacher.hf_model.config.hidden_size)
+                         else teacher.hf_model.config.hidden_size, task.student_output)
 
 
 def write_manifest(options, task, data, teacher, built):
@@ -354,7 +352,7 @@ def _run(options, strategy):
     started = time.time()
     task = tasks.get(tasks.name_for(options))
     student = students.get(options)
-    stages = recipes.get(options.recipe)(task, student, options)
+    stages = recipes.get(recipes.name_for(options))(task, student, options)
     baseline_stages = recipes.get("labels_only")(task, student, options) if options.baseline else []
     outputs = recipes.teacher_outputs_needed(stages)
     phases = console.Phases(4 + len(stages) + len(baseline_stages) + 1)
@@ -398,6 +396,7 @@ def _run(options, strategy):
         transfer.train_paths + transfer.val_paths)
     metrics = {
         "task": task.name, "student_type": options.student, "recipe": options.recipe,
+        "distil_mode": options.distil_mode,
         "teacher": teacher_scores, "student": student_scores, "params": params,
         "compression": params["teacher"] / params["student"],
         "truncated_sentences": truncated, "skipped_sentences": data.labeled.skipped,

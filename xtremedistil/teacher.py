@@ -107,18 +107,17 @@ def num_layers(hf_model):
 
 
 def keras_models(hf_model, task, teacher_layer, outputs=("hidden", "logits")):
-    """(predictor, distiller): tf.keras models over (input_ids, attention_mask).
+    """(predictor, distiller): tf.keras models over Encoded.teacher_inputs(): input_ids,
+    attention_mask and, when the task has segments (pairs), token_type_ids.
 
     predictor returns the logits; distiller returns {name: tensor} of the task's teacher
     `outputs` ('hidden' is the layer `teacher_layer`: 0 embeddings, -1 the last layer).
     """
     layer = resolve_layer(hf_model, teacher_layer)
     # Any length up to seq_len: `predict` cuts batches after their longest sentence.
-    input_ids = tf_keras.Input((None,), dtype=tf.int32, name="input_ids")
-    attention_mask = tf_keras.Input((None,), dtype=tf.int32, name="attention_mask")
-    hf_outputs = hf_model(input_ids=input_ids, attention_mask=attention_mask,
-                          output_hidden_states=True)
-    inputs = [input_ids, attention_mask]
+    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if task.segment_ids else [])
+    inputs = [tf_keras.Input((None,), dtype=tf.int32, name=name) for name in names]
+    hf_outputs = hf_model(**dict(zip(names, inputs)), output_hidden_states=True)
     # float32 outputs whatever the mixed-precision policy: losses and stored outputs need them.
     named = {name: tf_keras.layers.Activation("linear", dtype="float32", name=name)(tensor)
              for name, tensor in task.teacher_output_tensors(hf_outputs, layer).items()}
@@ -157,8 +156,7 @@ def predict(model, encoded, batch_size, dtype=np.float32):
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         width = training.cut_width(lengths[rows], seq_len)
-        outputs = model.predict_on_batch([encoded.input_ids[rows, :width],
-                                          encoded.attention_mask[rows, :width]])
+        outputs = model.predict_on_batch([a[rows, :width] for a in encoded.teacher_inputs()])
         parts.append(tf.nest.map_structure(
             lambda value: _pad_positions(np.asarray(value, dtype), width, seq_len), outputs))
         report.update(start + len(rows))
@@ -220,7 +218,7 @@ def fine_tune(predictor, task, train, dev_score, strategy, epochs, batch_size, l
     os.makedirs(folder, exist_ok=True)
     keep_best = training.KeepBest(patience, training.best_path(folder, "fine_tuning"),
                                   score_fn=dev_score)
-    examples = ((train.input_ids, train.attention_mask), label_ids, label_weights)
+    examples = (tuple(train.teacher_inputs()), label_ids, label_weights)
     lengths = train.attention_mask.sum(axis=1)
     training.fit_resumable(
         predictor, folder, "fine_tuning", keep_best, epochs,

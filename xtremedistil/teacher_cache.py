@@ -3,8 +3,9 @@
 The transfer file is streamed: each chunk of `chunk_size` examples is encoded, run through the
 teacher and written, so memory does not grow with the transfer set. Every distillation stage
 reads the chunks back as a tf.data pipeline; the teacher never runs twice. One file per chunk:
-  input_ids [n, T] int32 (teacher pieces), mask_<name> [n, T] int8 (the task's masks),
-  out_<name> [n, ...] float16 (the teacher outputs the recipe needs), truncated.
+  input_ids [n, T] int32 (the teacher pieces the student reads: Encoded.student_pieces),
+  mask_<name> [n, ...] int8 (the task's masks), out_<name> [n, ...] float16 (the teacher
+  outputs the recipe needs), truncated.
 Every `val_every`-th example (at most `val_max`) goes to the validation chunk instead.
 `stamp.json` records the teacher's weights fingerprint and what was stored: chunks written by
 another teacher (or with other outputs) are recomputed, never reused.
@@ -46,7 +47,7 @@ def _write_chunk(path, examples, task, tokenizer, seq_len, distiller, batch_size
     arrays = {f"out_{name}": value for name, value in outputs.items()}
     arrays.update({f"mask_{name}": mask.astype(np.int8) for name, mask in encoded.masks.items()})
     tmp = path + ".tmp.npz"
-    np.savez(tmp, input_ids=encoded.input_ids, truncated=encoded.truncated, **arrays)
+    np.savez(tmp, input_ids=encoded.student_pieces, truncated=encoded.truncated, **arrays)
     os.replace(tmp, path)
 
 

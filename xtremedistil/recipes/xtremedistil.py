@@ -14,10 +14,10 @@ from xtremedistil import recipes
 
 def stages(task, student, options):
     groups = student.groups_top_down()
-    hidden = recipes.Objective("hidden", "hidden", losses.hidden_mse, options.transfer_mask)
+    mask = task.transfer_mask(options)
+    hidden = recipes.Objective("hidden", "hidden", losses.hidden_mse, mask)
     logits = recipes.Objective("logits", "logits",
-                               losses.logits_loss(options.logits_loss, options.temperature),
-                               options.transfer_mask)
+                               losses.logits_loss(options.logits_loss, options.temperature), mask)
     labels = recipes.Objective(recipes.LABELS, "logits", task.label_loss)
     result = [recipes.Stage("representation", hidden, groups[1:], score_on_dev=False,
                             description="hidden states")]

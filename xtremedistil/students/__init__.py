@@ -1,7 +1,8 @@
 """Students: small models that learn from the teacher.
 
 A student builds a tf-keras model from student ids [B, T] to named outputs: 'logits' [B, T, C]
-and 'hidden' [B, T, H] (its representation in the teacher's width, what stage 1 distils). It
+and 'hidden' [B, T, H] (its representation in the teacher's width, what stage 1 distils), or
+for sentence tasks [B, C] and [B, H] (Dims.output). It
 lists its layer groups from the top down (the order of gradual unfreezing) and is rebuilt from
 the run's Options and `Dims` alone. To add a student, write a module with a `Student` subclass
 and register it in `STUDENTS` (or call STUDENTS.register from your code).
@@ -24,6 +25,13 @@ class Dims:
     seq_len: int
     num_labels: int
     teacher_hidden_size: int
+    # What the student predicts (the task's): 'tokens' logits [T, C] from ids [T]; 'sentence'
+    # logits [C] from ids [T]; 'pair' logits [C] from ids [2T], the two texts one after the other.
+    output: str = "tokens"
+
+    @property
+    def input_len(self):
+        return 2 * self.seq_len if self.output == "pair" else self.seq_len
 
 
 class Student:
@@ -36,7 +44,8 @@ class Student:
         self.options = options
 
     def build(self, dims, embeddings=None, batch_size=None):
-        """A tf-keras model: student_ids [B, T] int32 -> {'hidden', 'logits'} float32.
+        """A tf-keras model: student_ids [B, dims.input_len] int32 -> {'hidden', 'logits'}
+        float32.
 
         embeddings: [V, E] initial word embeddings (the teacher's, factorised) or None. A
         static batch_size (1) gives a graph that TFLite converts with fused ops; it is built

@@ -14,6 +14,7 @@ import importlib
 
 import numpy as np
 
+from xtremedistil import data as data_lib
 from xtremedistil import registry
 
 
@@ -37,17 +38,43 @@ class Encoded:
     masks: dict  # name -> [N, T] float32: positions a transfer objective may distil
     truncated: int  # examples cut by seq_len
     extras: dict = dataclasses.field(default_factory=dict)  # task-specific (e.g. word_starts)
+    token_type_ids: np.ndarray = None  # [N, T] int32 segment ids (pairs), else None
+    # [N, T'] teacher piece ids laid out as the student reads them, when not input_ids (pairs:
+    # each text on its own, [N, 2T]); the student's vocabulary maps them to its ids.
+    student_pieces: np.ndarray = None
+
+    def __post_init__(self):
+        if self.student_pieces is None:
+            self.student_pieces = self.input_ids
 
     def __len__(self):
         return len(self.input_ids)
 
+    def teacher_inputs(self):
+        """The teacher's inputs in its Keras models' order: ids, mask (and segment ids)."""
+        inputs = [self.input_ids, self.attention_mask]
+        return inputs + ([self.token_type_ids] if self.token_type_ids is not None else [])
+
 
 class Task:
-    """The interface; see tagging.TaggingTask for the first task."""
+    """The interface; see tagging.TaggingTask and classification.ClassificationTask."""
     name = ""
     metric = ""  # key of the headline score in score()'s result, e.g. 'mean_f1'
     # Teacher outputs this task can give a recipe: name -> description.
     teacher_outputs = {}
+    # What the student predicts (students.Dims.output): 'tokens' [T, C], 'sentence' or 'pair' [C].
+    student_output = "tokens"
+    segment_ids = False  # whether the teacher reads token_type_ids (pairs)
+
+    def transfer_mask(self, options):
+        """The Encoded.masks key that weights transfer-set objectives."""
+        del options
+        return "example"
+
+    def student_head_weights(self, hf_model):
+        """Weights the student's output layer may start from (the teacher's classifier when it
+        maps the distilled hidden states to logits), or None."""
+        del hf_model
 
     def read_labeled(self, options):
         """Labeled: train/dev/test examples and the label list."""
@@ -90,7 +117,40 @@ class Task:
         raise NotImplementedError
 
 
-TASKS = registry.Registry("task", {"tagging": "xtremedistil.tasks.tagging:TaggingTask"})
+def split_paths(options, split):
+    """The files of a split: --<split>_file (comma-separated), else those in --task."""
+    explicit = getattr(options, f"{split}_file")
+    if explicit:
+        return explicit.split(",")
+    return [str(p) for p in data_lib.find_split_files(options.task, split)]
+
+
+def retention_table(scores, title, key, mean_key):
+    """Markdown: language | teacher <title> | student <title> | (baseline) | retention, and the
+    mean row; scores {model: {"per_language": {lang: {key: v}}, mean_key: v}}."""
+    teacher, student = scores["teacher"], scores["student"]
+    models = [teacher, student] + ([scores["baseline"]] if scores.get("baseline") else [])
+    names = ["teacher", "student", "baseline"][:len(models)]
+    lines = ["| language | " + " | ".join(f"{n} {title}" for n in names) + " | retention |",
+             "|---" * (len(models) + 2) + "|"]
+
+    def row(name, language):
+        values = [m[mean_key] if language is None else m["per_language"][language][key]
+                  for m in models]
+        retention = values[1] / values[0] if values[0] else 0.0
+        cells = " | ".join(f"{100 * v:.1f}" for v in values)
+        return f"| {name} | {cells} | {100 * retention:.1f}% |"
+
+    lines += [row(language, language) for language in teacher["per_language"]]
+    lines.append(row("mean", None))
+    return "\n".join(lines)
+
+
+TASKS = registry.Registry("task", {
+    "tagging": "xtremedistil.tasks.tagging:TaggingTask",
+    "classification": "xtremedistil.tasks.classification:ClassificationTask",
+    "pairs": "xtremedistil.tasks.classification:PairTask",
+})
 
 
 def get(name):
@@ -102,4 +162,4 @@ def name_for(options):
     """The task of a run's options."""
     if options.do_NER:
         return "tagging"
-    raise ValueError("--do_NER=false: only token classification (NER) is supported so far.")
+    return "pairs" if options.do_pairwise else "classification"

@@ -18,6 +18,7 @@ from seqeval import metrics
 
 from xtremedistil import data as data_lib
 from xtremedistil import tasks
+from xtremedistil import teacher as teacher_lib
 
 
 class TaggingTask(tasks.Task):
@@ -25,6 +26,14 @@ class TaggingTask(tasks.Task):
     metric = "mean_f1"
     teacher_outputs = {"hidden": "hidden states of --teacher_layer [T, H]",
                        "logits": "tag logits [T, C]"}
+
+    def transfer_mask(self, options):
+        return options.transfer_mask
+
+    def student_head_weights(self, hf_model):
+        """The teacher's token classifier: it maps the last layer's states, which stage 1
+        teaches the student's 'hidden', to the logits."""
+        return teacher_lib.classifier_weights(hf_model)
 
     # === Data ===
 
@@ -91,33 +100,12 @@ class TaggingTask(tasks.Task):
 
     def results_table(self, scores):
         """language | teacher F1 | student F1 | retention (and baseline F1 when present)."""
-        teacher, student = scores["teacher"], scores["student"]
-        baseline = scores.get("baseline")
-        header = "| language | teacher F1 | student F1 |" + (" baseline F1 |" if baseline else "")
-        lines = [header + " retention |", "|---" * (5 if baseline else 4) + "|"]
-
-        def row(name, key):
-            values = [teacher, student] + ([baseline] if baseline else [])
-            f1s = [v["mean_f1"] if key is None else v["per_language"][key]["f1"] for v in values]
-            retention = f1s[1] / f1s[0] if f1s[0] else 0.0
-            cells = " | ".join(f"{100 * f:.1f}" for f in f1s)
-            return f"| {name} | {cells} | {100 * retention:.1f}% |"
-
-        lines += [row(language, language) for language in teacher["per_language"]]
-        lines.append(row("mean", None))
-        return "\n".join(lines)
-
-
-def _split_paths(options, split):
-    explicit = getattr(options, f"{split}_file")
-    if explicit:
-        return explicit.split(",")
-    return [str(p) for p in data_lib.find_split_files(options.task, split)]
+        return tasks.retention_table(scores, "F1", "f1", "mean_f1")
 
 
 def _read_split(options, split, labels):
     sentences, skipped = [], 0
-    for path in _split_paths(options, split):
+    for path in tasks.split_paths(options, split):
         loaded = data_lib.read_labeled_file(
             path, data_format=options.data_format, labels=labels,
             skip_bad_lines=options.skip_bad_lines, encoding=options.encoding,
