@@ -1,4 +1,5 @@
-"""Reading NER data: XtremeDistil TSV, CoNLL/WikiANN column files, transfer sets and tag lists.
+"""Reading data: NER (XtremeDistil TSV, CoNLL/WikiANN column files), sentence and sentence-pair
+classification TSV, transfer sets and label lists.
 
 Every reader decodes line by line, so a fault is reported as 'path:line: fault'. Files must use an
 ASCII-compatible encoding (utf-8, latin-1, cp1252, ...).
@@ -39,6 +40,17 @@ class Sentence:
     tags: tuple[str, ...] | None
     language: str
     source: str  # 'path:line' of the sentence's first line
+
+
+@dataclasses.dataclass(frozen=True)
+class TextExample:
+    """One text (or pair of texts) to classify; label is None for unlabeled (transfer) text."""
+
+    text: str
+    text_b: str | None  # the pair's second text, None for single sentences
+    label: str | None
+    language: str
+    source: str  # 'path:line'
 
 
 @dataclasses.dataclass
@@ -157,6 +169,72 @@ def iter_transfer_file(path: PathLike, encoding: str = "utf-8", language: str | 
 def read_transfer_file(path: PathLike, encoding: str = "utf-8", language: str | None = None) -> LoadedFile:
     """All unlabeled sentences of a file (see iter_transfer_file)."""
     return _require_sentences(LoadedFile(list(iter_transfer_file(path, encoding, language)), 0), path)
+
+
+def read_text_file(
+    path: PathLike,
+    pairwise: bool = False,
+    labels: Sequence[str] | None = None,
+    skip_bad_lines: bool = False,
+    encoding: str = "utf-8",
+    language: str | None = None,
+) -> LoadedFile:
+    """Read 'text<TAB>label' lines ('text_a<TAB>text_b<TAB>label' when pairwise); blank lines
+    are skipped. The language is the label's 'lang:' prefix, else `language`, else the one in
+    the file name, else 'default'."""
+    allowed = _allowed_tags(labels)
+    language = language or language_from_filename(path)
+    loaded = LoadedFile([], 0)
+    for number, line in _read_lines(path, encoding):
+        if not line.strip(" \t"):
+            continue
+        where = f"{path}:{number}"
+        try:
+            *texts, label = _text_fields(line, 3 if pairwise else 2, where)
+            match = None if allowed is not None and label in allowed else _LANGUAGE_PREFIX.fullmatch(label)
+            prefix, label = (match[1], match[2]) if match else (None, label)
+            if allowed is not None and label not in allowed:
+                raise DataError(f"{where}: unknown label {label!r}; allowed: {', '.join(allowed)}")
+            loaded.sentences.append(
+                TextExample(texts[0], texts[1] if pairwise else None, label,
+                            prefix or language or DEFAULT_LANGUAGE, where)
+            )
+        except DataError as fault:
+            _skip_or_raise(loaded, fault, skip_bad_lines)
+    return _require_sentences(loaded, path)
+
+
+def iter_text_transfer_file(
+    path: PathLike, pairwise: bool = False, encoding: str = "utf-8", language: str | None = None
+) -> Iterator[TextExample]:
+    """Unlabeled texts one at a time: 'text' a line ('text_a<TAB>text_b' when pairwise); blank
+    lines are skipped, a line with another number of fields is a DataError."""
+    language = language or language_from_filename(path) or DEFAULT_LANGUAGE
+    for number, line in _read_lines(path, encoding):
+        if line.strip(" \t"):
+            texts = _text_fields(line, 2 if pairwise else 1, f"{path}:{number}", labeled=False)
+            yield TextExample(texts[0], texts[1] if pairwise else None, None, language, f"{path}:{number}")
+
+
+def derive_text_labels(examples: Iterable[TextExample]) -> list[str]:
+    """Sorted label set of labeled examples."""
+    return sorted({example.label for example in examples if example.label is not None})
+
+
+def _text_fields(line: str, count: int, where: str, labeled: bool = True) -> list[str]:
+    """The TAB-separated fields of a classification line, each stripped; DataError unless there
+    are `count` of them and none is empty."""
+    fields = [field.strip(" ") for field in line.split("\t")]
+    names = {(1, False): ["text"], (2, False): ["text_a", "text_b"], (2, True): ["text", "label"],
+             (3, True): ["text_a", "text_b", "label"]}[count, labeled]
+    if len(fields) != count:
+        hint = " (a labeled file given as transfer text?)" if not labeled and len(fields) == count + 1 else ""
+        raise DataError(f"{where}: expected {len(names)} TAB-separated field{'s' if count > 1 else ''} "
+                        f"({'<TAB>'.join(names)}), found {len(fields)}{hint}")
+    for name, field in zip(names, fields):
+        if not field:
+            raise DataError(f"{where}: empty {name}")
+    return fields
 
 
 def detect_format(path: PathLike) -> str:

@@ -1,7 +1,9 @@
-"""Distillation losses per position, [B, T]; Keras multiplies them by the [B, T] mask passed as
-sample_weight (the objective's mask: padding and, with 'words', non-first pieces get 0)."""
+"""Distillation losses per position, [B, T] (per example, [B], for sentence tasks); Keras
+multiplies them by the mask passed as sample_weight (the objective's mask: padding and, with
+'words', non-first pieces get 0)."""
 
 import tensorflow as tf
+import tf_keras
 
 
 def hidden_mse(teacher_hidden, student_hidden):
@@ -13,6 +15,12 @@ def hidden_mse(teacher_hidden, student_hidden):
 def logits_mse(teacher_logits, student_logits):
     """Logit loss of the paper: mean squared error between logits, [B, T]."""
     return hidden_mse(teacher_logits, student_logits)
+
+
+def teacher_labels(teacher_logits, student_logits):
+    """Hard distillation: cross-entropy against the teacher's most likely label, [B, T] or [B]."""
+    return tf_keras.losses.sparse_categorical_crossentropy(
+        tf.argmax(teacher_logits, axis=-1), student_logits, from_logits=True)
 
 
 def logits_kl(temperature):

@@ -42,10 +42,16 @@ class Options:
     skip_bad_lines: bool = option(False, "Skip bad sentences (and report how many) instead of "
                                   "stopping at the first.", DATA)
     max_transfer: int = option(0, "Use at most this many transfer sentences (0: all).", DATA)
-    seq_len: int = option(32, "Word pieces per sentence; longer sentences are truncated for "
-                          "the model and their cut words scored as 'O'.", DATA)
-    do_NER: bool = option(True, "Token classification (NER): the 'tagging' task. Only NER is "
-                          "supported so far.", DATA)
+    seq_len: int = option(32, "Word pieces per sentence (a pair: per pair for the teacher, "
+                          "per text for the student); longer ones are truncated for the model "
+                          "(NER: their cut words scored as 'O').", DATA)
+    do_NER: bool = option(True, "Token classification (NER): the 'tagging' task; false: "
+                          "sentence classification (train/dev/test lines 'text<TAB>label'), "
+                          "or with --do_pairwise sentence-pair classification.", DATA)
+    do_pairwise: bool = option(False, "With --do_NER=false: classify sentence pairs, lines "
+                               "'text_a<TAB>text_b<TAB>label' (transfer: 'text_a<TAB>text_b'); "
+                               "the teacher reads the pair with segment ids, the student both "
+                               "texts through the same BiLSTM.", DATA)
 
     # === Teacher ===
     pt_teacher: str = option("auto", "transformers TF class of the teacher (e.g. TFBertModel), "
@@ -107,6 +113,12 @@ class Options:
         "three XtremeDistil stages with these options' defaults ('xtremedistil' is the same); "
         "'paper' the same stages with the original code's choices (its options preset, "
         "README 'Differences from the original code'; options given explicitly win).", DISTIL)
+    distil_mode: str = option(
+        "stagewise", "How the student learns from the teacher on the transfer set: "
+        "'stagewise' the stages of --recipe (representation, logits, labels, each with gradual "
+        "unfreezing); 'soft' the teacher's logits (--logits_loss), then the labels; 'hard' "
+        "the teacher's predicted labels (cross-entropy), then the labels. Every layer trains "
+        "in 'soft' and 'hard'.", DISTIL, ["stagewise", "soft", "hard"])
     distil_batch_size: int = option(32, "Student batch size per replica.", DISTIL)
     distil_epochs: int = option(10, "Maximum epochs of each distillation sub-stage.", DISTIL)
     distil_chunk_size: int = option(10000, "Transfer sentences per chunk of stored teacher "
@@ -165,6 +177,8 @@ class Options:
             raise ValueError("--student_vocab_size must be >= 0 (0: every seen piece).")
         if not 0 <= self.dropout_rate < 1:
             raise ValueError("--dropout_rate must be in [0, 1).")
+        if self.do_pairwise and self.do_NER:
+            raise ValueError("--do_pairwise classifies sentence pairs: give --do_NER=false too.")
         if not self.task and not (self.train_file and self.dev_file and self.test_file):
             raise ValueError("Give --task, or all of --train_file, --dev_file and --test_file.")
         for field in dataclasses.fields(self):

@@ -50,6 +50,46 @@ def write_task(folder, seed=0, sizes=(("train", 300), ("dev", 60), ("test", 90))
     return folder
 
 
+def classification_text(rng, kind):
+    """Filler words around one entity of type `kind`."""
+    words = [rng.choice(FILLERS) for _ in range(rng.randint(2, 6))]
+    words.insert(rng.randint(0, len(words)), " ".join(rng.choice(ENTITIES[kind])))
+    return " ".join(words)
+
+
+def write_classification_task(folder, pairwise=False, seed=0,
+                              sizes=(("train", 300), ("dev", 60), ("test", 90)), transfer=600):
+    """Writes an easy classification task: train/dev/test.tsv ('text<TAB>lang:label'), labels.tsv
+    and transfer.txt (unlabeled). A text's label is the type of the one entity it names
+    (PER, LOC, ORG: chance 1/3); a pair ('text_a<TAB>text_b<TAB>lang:label') is 'both' when
+    both texts name a person, else 'not' (each text does with probability 0.7: about
+    balanced, chance 1/2; neither text alone tells the label)."""
+    rng = random.Random(seed)
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    kinds = sorted(ENTITIES)
+
+    def example():
+        kind = rng.choice(kinds)
+        if not pairwise:
+            return [classification_text(rng, kind)], kind
+        pair = [rng.choice(["LOC", "ORG"]) if rng.random() < 0.3 else "PER" for _ in range(2)]
+        return ([classification_text(rng, k) for k in pair],
+                "both" if pair == ["PER", "PER"] else "not")
+
+    for split, count in sizes:
+        lines = []
+        for i in range(count):
+            texts, label = example()
+            lines.append("\t".join(texts) + f"\t{LANGUAGES[i % len(LANGUAGES)]}:{label}")
+        (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    labels = ["both", "not"] if pairwise else kinds
+    (folder / "labels.tsv").write_text("\n".join(labels) + "\n", encoding="utf-8")
+    transfer_lines = ["\t".join(example()[0]) for _ in range(transfer)]
+    (folder / "transfer.txt").write_text("\n".join(transfer_lines) + "\n", encoding="utf-8")
+    return folder
+
+
 def task_words():
     """Every word the synthetic task uses, sorted."""
     return sorted({w for spans in ENTITIES.values() for span in spans for w in span}

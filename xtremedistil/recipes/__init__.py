@@ -49,7 +49,24 @@ RECIPES = registry.Registry("recipe", {
     "xtremedistil": "xtremedistil.recipes.xtremedistil:stages",  # the name before 'ours'
     "paper": "xtremedistil.recipes.paper:stages",
     "labels_only": "xtremedistil.recipes.labels_only:stages",
+    "hard": "xtremedistil.recipes.hard:stages",
+    "soft": "xtremedistil.recipes.soft:stages",
 })
+
+
+def name_for(options):
+    """The recipe a run's options choose: --recipe for --distil_mode=stagewise, else the
+    mode's own ('hard', 'soft')."""
+    return options.recipe if options.distil_mode == "stagewise" else options.distil_mode
+
+
+def transfer_then_labels(task, student, name, objective, description):
+    """Two stages training every layer group: `objective` on the transfer set, then the labels
+    (the hard and soft modes of Mukherjee & Awadallah 2020)."""
+    groups = student.groups_top_down()
+    labels = Objective(LABELS, "logits", task.label_loss)
+    return [Stage(name, objective, groups, score_on_dev=True, description=description),
+            Stage("labels", labels, groups, score_on_dev=True, description="labels")]
 
 
 def get(name):

@@ -1,9 +1,16 @@
 """The XtremeDistil student: factorised teacher word embeddings, a BiLSTM, a projection to the
 teacher's width and a dense output layer.
 
-Dropout (--student_dropout, at --dropout_rate): 'after_lstm' once, after the BiLSTM; 'paper'
-where the original code has it: on the embeddings, inside the LSTM (inputs and recurrent
-state), after the BiLSTM, and before the output layer (not on 'hidden', which stage 1 distils).
+Tagging ('tokens'): the BiLSTM states of every piece are projected and classified. Sentence
+tasks ('sentence', 'pair'; Mukherjee & Awadallah 2020): a BiLSTM whose states at real pieces
+never see the padding (`PaddingFreeBiLSTM`) is pooled over the real pieces (mean and max); a
+pair's two texts go through the same embeddings and BiLSTM, and the pair is classified from
+[u, v, |u - v|, u * v] of their pooled states u, v.
+
+Dropout (--student_dropout, at --dropout_rate): 'after_lstm' once, after the BiLSTM (the
+pooled state for sentence tasks); 'paper' where the original code has it: on the embeddings,
+inside the LSTM (inputs and recurrent state), after the BiLSTM, and before the output layer
+(not on 'hidden', which stage 1 distils).
 
 Legend: B batch, T seq_len, V student vocabulary, E word_emb_dim, L bilstm_hidden_size,
 H teacher hidden size (of the distilled teacher layer), C labels.
@@ -22,37 +29,94 @@ class BiLSTMStudent(students.Student):
 
     def build(self, dims, embeddings=None, batch_size=None):
         options = self.options
-        # === Layers ===
+        paper = options.student_dropout == "paper"
+        # Dropout is inactive at inference; a static batch (the TFLite export) builds the LSTM
+        # without it, so the converter still fuses it (same weights).
+        lstm_dropout = options.dropout_rate if paper and batch_size is None else 0.0
         embedding_init = (tf_keras.initializers.Constant(embeddings) if embeddings is not None
                           else "uniform")
         word_embeddings = tf_keras.layers.Embedding(
             dims.vocab_size, options.word_emb_dim, embeddings_initializer=embedding_init,
             name="word_embeddings")
-        paper = options.student_dropout == "paper"
-        # Dropout is inactive at inference; a static batch (the TFLite export) builds the LSTM
-        # without it, so the converter still fuses it (same weights).
-        lstm_dropout = options.dropout_rate if paper and batch_size is None else 0.0
-        bilstm = tf_keras.layers.Bidirectional(
-            tf_keras.layers.LSTM(options.bilstm_hidden_size, return_sequences=True,
-                                 dropout=lstm_dropout, recurrent_dropout=lstm_dropout),
-            name="bilstm")
-        dropout = tf_keras.layers.Dropout(options.dropout_rate, name="dropout")
-        projection = tf_keras.layers.Dense(dims.teacher_hidden_size, activation="gelu",
-                                           name="projection")
-        # float32 outputs keep losses and softmax stable under a mixed-precision policy.
-        hidden = tf_keras.layers.Activation("linear", dtype="float32", name="hidden")
-        logits = tf_keras.layers.Dense(dims.num_labels, dtype="float32", name="logits")
 
-        # === Functional Model ===
-        student_ids = tf_keras.Input((dims.seq_len,), batch_size=batch_size, dtype=tf.int32,
+        embedding_dropout = tf_keras.layers.Dropout(options.dropout_rate,
+                                                    name="embedding_dropout")
+
+        def embed(ids):  # [B, T] -> [B, T, E]
+            x = word_embeddings(ids)
+            return embedding_dropout(x) if paper else x
+
+        student_ids = tf_keras.Input((dims.input_len,), batch_size=batch_size, dtype=tf.int32,
                                      name="student_ids")
-        x = word_embeddings(student_ids)  # [B, T, E]
-        if paper:
-            x = tf_keras.layers.Dropout(options.dropout_rate, name="embedding_dropout")(x)
-        x = bilstm(x)  # [B, T, 2L]
-        x = dropout(x)
-        x = projection(x)  # [B, T, H]
+        if dims.output == "tokens":
+            bilstm = tf_keras.layers.Bidirectional(
+                tf_keras.layers.LSTM(options.bilstm_hidden_size, return_sequences=True,
+                                     dropout=lstm_dropout, recurrent_dropout=lstm_dropout),
+                name="bilstm")
+            features = bilstm(embed(student_ids))  # [B, T, 2L]
+        elif dims.output in ("sentence", "pair"):
+            bilstm = PaddingFreeBiLSTM(options.bilstm_hidden_size, lstm_dropout, name="bilstm")
+
+            def pooled(ids):  # [B, T] -> [B, 4L]
+                mask = tf.cast(tf.not_equal(ids, 0), tf.float32)  # student id 0: padding
+                states = bilstm([embed(ids), tf.cast(tf.reduce_sum(mask, 1), tf.int32)])
+                return masked_pool(states, mask)
+
+            if dims.output == "sentence":
+                features = pooled(student_ids)
+            else:
+                u = pooled(student_ids[:, :dims.seq_len])
+                v = pooled(student_ids[:, dims.seq_len:])
+                features = tf.concat([u, v, tf.abs(u - v), u * v], axis=-1)  # [B, 16L]
+        else:
+            raise ValueError(f"Student {self.name}: unknown output {dims.output!r}.")
+        x = tf_keras.layers.Dropout(options.dropout_rate, name="dropout")(features)
+        x = tf_keras.layers.Dense(dims.teacher_hidden_size, activation="gelu",
+                                  name="projection")(x)  # [B, (T,) H]
         to_logits = (tf_keras.layers.Dropout(options.dropout_rate, name="output_dropout")(x)
                      if paper else x)
-        return tf_keras.Model(student_ids, {"hidden": hidden(x), "logits": logits(to_logits)},
-                              name="student")
+        # float32 outputs keep losses and softmax stable under a mixed-precision policy.
+        hidden = tf_keras.layers.Activation("linear", dtype="float32", name="hidden")(x)
+        logits = tf_keras.layers.Dense(dims.num_labels, dtype="float32",
+                                       name="logits")(to_logits)
+        return tf_keras.Model(student_ids, {"hidden": hidden, "logits": logits}, name="student")
+
+
+def masked_pool(states, mask):
+    """[B, T, D] states, [B, T] mask of real pieces -> [B, 2D]: their mean and their max."""
+    weights = mask[:, :, tf.newaxis]
+    mean = tf.reduce_sum(states * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, 1), 1.0)
+    maximum = tf.reduce_max(states * weights - 1e9 * (1.0 - weights), axis=1)
+    return tf.concat([mean, maximum], axis=-1)
+
+
+@tf_keras.utils.register_keras_serializable("xtremedistil")
+class PaddingFreeBiLSTM(tf_keras.layers.Layer):
+    """A BiLSTM whose states at real pieces do not depend on the padding after them.
+
+    Called on [inputs [B, T, E], lengths [B]]. The forward LSTM reads the padding only after
+    the real pieces; the backward one reads each sequence's real pieces reversed
+    (tf.reverse_sequence by length), so its padding comes last too. A Keras mask would do the
+    same, but a masked LSTM does not convert to TFLite's fused LSTM; these two plain ones do.
+    """
+
+    def __init__(self, units, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.dropout = units, dropout
+        self.forward_lstm, self.backward_lstm = (
+            tf_keras.layers.LSTM(units, return_sequences=True, dropout=dropout,
+                                 recurrent_dropout=dropout, name=name)
+            for name in ("forward", "backward"))
+
+    def call(self, inputs, training=None):
+        sequences, lengths = inputs
+
+        def reverse(x):
+            return tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)
+
+        forward = self.forward_lstm(sequences, training=training)
+        backward = reverse(self.backward_lstm(reverse(sequences), training=training))
+        return tf.concat([forward, backward], axis=-1)  # [B, T, 2L]
+
+    def get_config(self):
+        return dict(super().get_config(), units=self.units, dropout=self.dropout)
