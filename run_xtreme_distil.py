@@ -26,8 +26,8 @@ options_lib.define_flags(FLAGS)
 flags.DEFINE_enum("mode", "train", ["train", "export", "predict"],
                   "What to do: 'train' runs the whole pipeline; 'export' writes the trained "
                   "student of --model_dir as a SavedModel (TF Serving layout) and TFLite files "
-                  "under --model_dir/export; 'predict' tags --input with the exported "
-                  "SavedModel (exporting first when there is none).")
+                  "under --model_dir/export; 'predict' tags (NER) or classifies --input with "
+                  "the exported SavedModel (exporting first when there is none).")
 flags.DEFINE_integer("cpu_devices", 1,
                      "Split the CPU into this many logical devices (replicas of 'mirrored').")
 flags.DEFINE_bool("verbose", False,
@@ -41,12 +41,18 @@ flags.DEFINE_string("export_name", "student",
 flags.DEFINE_integer("export_version", 1, "SavedModel version folder (TF Serving version).")
 flags.DEFINE_string("input", "",
                     "--mode=predict: text file to tag, one sentence a line, tokens separated by "
-                    "whitespace; empty lines give empty sentences.")
-flags.DEFINE_string("output", "", "--mode=predict: file to write the tagged sentences to.")
-flags.DEFINE_enum("output_format", "conll", ["conll", "jsonl"],
-                  "--mode=predict: 'conll' writes 'token<TAB>tag' lines with a blank line after "
-                  "every sentence; 'jsonl' writes one {tokens, tags, probabilities} object a "
-                  "line.")
+                    "whitespace; empty lines give empty sentences. Classification runs: one "
+                    "raw text a line (pair runs: 'text_a<TAB>text_b'); blank lines are "
+                    "skipped, a line with another number of fields stops with file:line.")
+flags.DEFINE_string("output", "", "--mode=predict: file to write the predictions to.")
+flags.DEFINE_enum("output_format", "auto", ["auto", "conll", "tsv", "jsonl"],
+                  "--mode=predict: 'conll' (NER) writes 'token<TAB>tag' lines with a blank "
+                  "line after every sentence; 'tsv' (classification) one "
+                  "'text<TAB>label<TAB>probability' line per non-blank input line (pairs: "
+                  "'text_a<TAB>text_b<TAB>label<TAB>probability'); 'jsonl' one object a line "
+                  "(NER {tokens, tags, probabilities}; classification {line, text, (text_b,) "
+                  "label, probability, probabilities}); 'auto' conll for NER, tsv for "
+                  "classification.")
 flags.DEFINE_integer("predict_batch_size", 256, "--mode=predict: sentences per model call.")
 
 
@@ -76,7 +82,7 @@ def main(argv):
         count = predict.predict_file(FLAGS.model_dir, FLAGS.input, FLAGS.output,
                                      FLAGS.output_format, FLAGS.export_name,
                                      FLAGS.predict_batch_size, FLAGS.encoding)
-        logging.info("predict: tagged %d sentences into %s", count, FLAGS.output)
+        logging.info("predict: %d predictions written to %s", count, FLAGS.output)
         return
     from xtremedistil import pipeline  # pylint: disable=import-outside-toplevel
     pipeline.run(options_lib.from_flags(FLAGS), given=options_lib.given_flags(FLAGS))

@@ -5,13 +5,18 @@
 Rows, all at --seq_len word pieces:
   teacher (fine-tuned)   model_dir/teacher, transformers TF, called through tf.function
   mBERT-base (random)    BertConfig of bert-base-multilingual-cased (vocab 119547, hidden 768,
-                         12 layers, 12 heads, intermediate 3072), random weights, built locally
+                         12 layers, 12 heads, intermediate 3072), random weights, built locally,
+                         with the task's head (token or sequence classification)
   student (Keras)        the tf-keras BiLSTM student, through tf.function
   SavedModel student_ids / SavedModel sentences   the exported signatures (the second
                          tokenises raw sentences in the graph); only for WordPiece teachers,
                          the ones export writes a SavedModel for
   TFLite fp32/fp16/int8  ai_edge_litert, fixed batch 1: batch figures run the batch sentence
                          by sentence (variables reset before each, as apps must)
+A classification run (config.json's task) times the same rows on its test texts: the
+teachers read a text (a pair: both texts, with segment ids, in --seq_len pieces), the student
+and its exports a text's --seq_len pieces (a pair: 2 x --seq_len, each text on its own), the
+SavedModel 'sentences' row raw texts (pairs: 'sentences' and 'sentences_b').
 Latency is the median of timed calls after a warm-up call; batch figures are milliseconds per
 sentence at batch 32 and 256, online figures milliseconds for one sentence (batch 1). TF runs
 with its default threads (all cores), LiteRT with num_threads=2. The speed-up ratios use
@@ -99,26 +104,37 @@ class Inputs:
     """Test sentences of the task tiled to any batch size: raw text, teacher and student ids.
 
     The run's test split, read with its own data options and encoded as training did.
+    text: the serving signature's inputs, {"sentences": [N] (NER: the words joined by spaces;
+    classification: the text)} and for pairs "sentences_b"; teacher_inputs: input_ids,
+    attention_mask (and token_type_ids for pairs), [N, T] each.
     """
 
     def __init__(self, manifest, seq_len):
-        sentences = tasks.get(manifest.task).read_labeled(manifest.options).test
-        self.student_ids, encoded = export.encode(manifest, sentences, seq_len)
-        self.text = np.asarray([" ".join(s.tokens) for s in sentences], object)
-        self.input_ids, self.attention_mask = encoded.input_ids, encoded.attention_mask
+        task = tasks.get(manifest.task)
+        examples = task.read_labeled(manifest.options).test
+        self.student_ids, encoded = export.encode(manifest, examples, seq_len)
+        self.teacher_inputs = encoded.teacher_inputs()
+        if task.student_output == "tokens":
+            self.text = {"sentences": [" ".join(s.tokens) for s in examples]}
+        else:
+            self.text = {"sentences": [e.text for e in examples]}
+            if task.student_output == "pair":
+                self.text["sentences_b"] = [e.text_b for e in examples]
+        self.text = {name: np.asarray(texts, object) for name, texts in self.text.items()}
 
     def rows(self, size):
-        return np.arange(size) % len(self.text)
+        return np.arange(size) % len(self.student_ids)
 
     def teacher(self, size):
         rows = self.rows(size)
-        return self.input_ids[rows], self.attention_mask[rows]
+        return tuple(ids[rows] for ids in self.teacher_inputs)
 
     def student(self, size):
         return self.student_ids[self.rows(size)]
 
     def sentences(self, size):
-        return list(self.text[self.rows(size)])
+        rows = self.rows(size)
+        return {name: list(texts[rows]) for name, texts in self.text.items()}
 
 
 # === Models ===
@@ -128,10 +144,11 @@ def teacher_row(name, hf_model, inputs, seq_len, file_bytes):
     # The run's teacher ids may lie past a smaller vocabulary (multilingual-e5-small's 250k
     # pieces into mBERT's 119,547): folded into it, since only the time is measured.
     vocab_size = hf_model.config.vocab_size
+    names = ("input_ids", "attention_mask", "token_type_ids")[:len(inputs.teacher_inputs)]
 
-    @tf.function(input_signature=[spec, spec])
-    def logits(input_ids, attention_mask):
-        return hf_model(input_ids=input_ids % vocab_size, attention_mask=attention_mask,
+    @tf.function(input_signature=[spec] * len(names))
+    def logits(input_ids, *rest):
+        return hf_model(input_ids=input_ids % vocab_size, **dict(zip(names[1:], rest)),
                         training=False).logits
 
     params = students.count_params(hf_model)
@@ -140,9 +157,10 @@ def teacher_row(name, hf_model, inputs, seq_len, file_bytes):
     return dict(model=name, params=params, file_bytes=file_bytes or 4 * params, **figures)
 
 
-def mbert_base(num_tags):
-    config = transformers.BertConfig(num_labels=num_tags, **MBERT_BASE)
-    model = transformers.TFBertForTokenClassification(config)
+def mbert_base(num_labels, task):
+    """mBERT-base's shape with random weights and the task's head."""
+    config = transformers.BertConfig(num_labels=num_labels, **MBERT_BASE)
+    model = task.teacher_class("TFBertModel")(config)
     model(model.dummy_inputs, training=False)
     return model
 
@@ -150,8 +168,9 @@ def mbert_base(num_tags):
 def student_rows(manifest, inputs, seq_len):
     student = export.load_student(manifest, seq_len=seq_len)
     params = students.count_params(student)
+    input_len = export.student_dims(manifest, seq_len).input_len  # pairs: 2 * seq_len
     logits = tf.function(lambda ids: student(ids, training=False),
-                         input_signature=[tf.TensorSpec([None, seq_len], tf.int32)])
+                         input_signature=[tf.TensorSpec([None, input_len], tf.int32)])
     rows = [dict(model="student (Keras)", params=params,
                  file_bytes=os.path.getsize(manifest.student_weights),
                  **timings(lambda ids: logits(ids).numpy(), inputs.student, FLAGS.repeats,
@@ -163,14 +182,19 @@ def saved_model_rows(saved_model, inputs, params):
     loaded = tf.saved_model.load(saved_model)
     by_ids = loaded.signatures[export.STUDENT_IDS_SIGNATURE]
     by_text = loaded.signatures[export.SERVING_SIGNATURE]
+    output = "tags" if "tags" in by_text.structured_outputs else "label"  # NER / classification
     size = folder_bytes(saved_model)
+
+    def run_by_text(text):
+        return by_text(**{name: tf.constant(texts) for name, texts in text.items()})[
+            output].numpy()
+
     return [
         dict(model="SavedModel student_ids", params=params, file_bytes=size,
              **timings(lambda ids: by_ids(student_ids=tf.constant(ids))["logits"].numpy(),
                        inputs.student, FLAGS.repeats, FLAGS.budget_seconds)),
         dict(model="SavedModel sentences", params=params, file_bytes=size,
-             **timings(lambda text: by_text(sentences=tf.constant(text))["tags"].numpy(),
-                       inputs.sentences, FLAGS.repeats, FLAGS.budget_seconds)),
+             **timings(run_by_text, inputs.sentences, FLAGS.repeats, FLAGS.budget_seconds)),
     ]
 
 
@@ -268,14 +292,15 @@ def main(argv):
     manifest = Manifest.read(FLAGS.model_dir)
     inputs = Inputs(manifest, FLAGS.seq_len)
     num_labels = len(manifest.labels)
-    teacher_class = tasks.get(manifest.task).teacher_class(manifest.options.pt_teacher)
+    task = tasks.get(manifest.task)
+    teacher_class = task.teacher_class(manifest.options.pt_teacher)
     rows = [teacher_row("teacher (fine-tuned)",
                         teacher_lib.load_teacher(manifest.teacher_dir, num_labels, teacher_class),
                         inputs, FLAGS.seq_len,
                         os.path.getsize(os.path.join(manifest.teacher_dir,
                                                      teacher_lib.FINETUNED_WEIGHTS)))]
     logging.info("latency: %s done", rows[-1]["model"])
-    rows.append(teacher_row("mBERT-base (random)", mbert_base(num_labels), inputs,
+    rows.append(teacher_row("mBERT-base (random)", mbert_base(num_labels, task), inputs,
                             FLAGS.seq_len, None))
     logging.info("latency: %s done", rows[-1]["model"])
     student, params = student_rows(manifest, inputs, FLAGS.seq_len)

@@ -1,6 +1,8 @@
-"""Export of a trained student: a SavedModel that tags raw sentences, and TFLite files.
+"""Export of a trained student: a SavedModel that tags (NER) or classifies raw sentences, and
+TFLite files.
 
-Legend: N examples, T seq_len, C labels.
+Legend: N examples, T seq_len, C labels; classification: logits [1, C], and pairs read
+[1, 2T] ids (each text's T one after the other).
 
 Everything is written under `model_dir/export/`:
   saved_model/models.config        TF Serving model config file (absolute base path)
@@ -36,22 +38,31 @@ from xtremedistil.students import vocab as vocab_lib
 
 __all__ = ["SERVING_SIGNATURE", "STUDENT_IDS_SIGNATURE", "TFLITE_FILES",
            "UnsupportedTokenizerError", "calibration_set", "encode", "export_all",
-           "load_student", "saved_model", "saved_model_dir", "tflite", "wordpiece"]
+           "load_student", "saved_model", "saved_model_dir", "student_dims", "tflite",
+           "wordpiece"]
+
+
+def student_dims(manifest, seq_len=None):
+    """students.Dims of a trained run (what its task's student predicts, its sizes); seq_len
+    defaults to the run's."""
+    return students.Dims(len(manifest.student_vocab), seq_len or manifest.options.seq_len,
+                         len(manifest.labels), manifest.teacher_hidden_size,
+                         tasks.get(manifest.task).student_output)
 
 
 def load_student(manifest, batch_size=None, seq_len=None):
     """The trained student (tf-keras, logits only) with best.h5 loaded; a static batch_size for
     TFLite. seq_len defaults to the run's; the weights fit any."""
-    dims = students.Dims(len(manifest.student_vocab), seq_len or manifest.options.seq_len,
-                         len(manifest.labels), manifest.teacher_hidden_size)
-    model = students.get(manifest.options).build(dims, batch_size=batch_size)
+    model = students.get(manifest.options).build(student_dims(manifest, seq_len),
+                                                 batch_size=batch_size)
     model.load_weights(manifest.student_weights)
     return students.output_model(model, "logits")
 
 
 def encode(manifest, examples, seq_len=None, tokenizer=None):
-    """(student ids [N, T], tasks.Encoded) of examples, as training encodes them: the task's
-    encoding with the teacher's tokenizer, then the run's student vocabulary."""
+    """(student ids [N, T] (pairs [N, 2T]), tasks.Encoded) of examples, as training encodes
+    them: the task's encoding with the teacher's tokenizer, then the run's student vocabulary
+    on the pieces the student reads (Encoded.student_pieces)."""
     if tokenizer is None:
         from xtremedistil import teacher as teacher_lib  # pylint: disable=import-outside-toplevel
         tokenizer = teacher_lib.load_tokenizer(manifest.teacher_dir)
@@ -60,12 +71,13 @@ def encode(manifest, examples, seq_len=None, tokenizer=None):
     vocab = vocab_lib.StudentVocab(
         np.asarray(tokenizer.convert_tokens_to_ids(manifest.student_vocab), np.int32))
     teacher_vocab_size = max(manifest.teacher_vocab_size, len(tokenizer))
-    return vocab.to_student_ids(encoded.input_ids, teacher_vocab_size), encoded
+    return vocab.to_student_ids(encoded.student_pieces, teacher_vocab_size), encoded
 
 
 def calibration_set(manifest, limit):
-    """(student ids [N, T], label weights [N, T]) of the first `limit` transfer examples, read
-    with the run's data options; None when the transfer file is missing or empty."""
+    """(student ids [N, T], label weights [N, T]; classification [N]) of the first `limit`
+    transfer examples, read with the run's data options; None when the transfer file is
+    missing or empty."""
     options = manifest.options
     if not options.transfer_file or not os.path.exists(options.transfer_file):
         return None

@@ -1,4 +1,6 @@
-"""The SavedModel of a trained student: raw sentences in, one tag per word out.
+"""The SavedModel of a trained student: raw sentences in; one tag per word out (NER,
+`StudentServer`), or one label per sentence or sentence pair (classification,
+`ClassifierServer`, `PairClassifierServer`).
 
 Legend: B sentences, N words in the batch, W most words in a sentence, T seq_len, C labels.
 
@@ -13,6 +15,7 @@ import tempfile
 
 import tensorflow as tf
 
+from xtremedistil import tasks
 from xtremedistil.export import wordpiece
 
 SERVING_SIGNATURE = "serving_default"
@@ -73,20 +76,107 @@ class StudentServer(tf.Module):
                 "first_piece": first_piece.to_tensor(default_value=-1),
                 "num_words": tf.cast(words.row_lengths(), tf.int32)}
 
+    def signatures(self):
+        """{'serving_default': sentences -> tags..., 'student_ids': ids -> logits}."""
+        return server_signatures(self, self._seq_len)
+
+
+class ClassifierServer(tf.Module):
+    """A sentence classifier behind two serving signatures; see `export_saved_model`."""
+
+    text_inputs = ("sentences",)  # the serving signature's string inputs, each [B]
+
+    def __init__(self, tokenizer, student, labels, seq_len):
+        super().__init__(name="classifier_server")
+        self.tokenizer = tokenizer
+        self.student_weights = list(student.weights)
+        self._student = untracked_call(student)
+        self._labels = list(labels)
+        self._seq_len = seq_len
+
+    def student_ids(self, *texts):
+        """[B] texts (each input of text_inputs) -> student ids [B, input length]."""
+        return tf.concat([self.tokenizer.text_ids(t) for t in texts], axis=1)
+
+    def classify(self, student_ids):
+        """[B, input length] ids -> {label [B], probabilities [B, C], labels [B, C]}."""
+        probabilities = tf.nn.softmax(self._student(student_ids))  # [B, C]
+        best = tf.argmax(probabilities, axis=-1, output_type=tf.int32)  # [B]
+        labels = tf.constant(self._labels)  # [C]
+        return {"label": tf.gather(labels, best),  # [B]
+                "probabilities": probabilities,  # [B, C]
+                # One row per input, so every output has the batch dimension first (as TF
+                # Serving's row format needs).
+                "labels": tf.tile(labels[tf.newaxis, :], [tf.shape(best)[0], 1])}  # [B, C]
+
+    @tf.function(autograph=False)
+    def serve(self, sentences):
+        """[B] sentences -> their labels and probabilities."""
+        return self.classify(self.student_ids(sentences))
+
+    @tf.function(autograph=False)
+    def serve_student_ids(self, student_ids):
+        """[B, T] student ids -> logits [B, C]."""
+        return {"logits": self._student(student_ids)}
+
+    @tf.function(autograph=False)
+    def tokenize(self, sentences):
+        """[B] sentences -> student ids [B, T]."""
+        return {"student_ids": self.student_ids(sentences)}
+
+    def signatures(self):
+        """{'serving_default': texts -> label..., 'student_ids': ids -> logits}."""
+        texts = [tf.TensorSpec([None], tf.string, name=name) for name in self.text_inputs]
+        self.tokenize.get_concrete_function(*texts)  # saved as a plain function
+        return {
+            SERVING_SIGNATURE: self.serve.get_concrete_function(*texts),
+            STUDENT_IDS_SIGNATURE: self.serve_student_ids.get_concrete_function(
+                tf.TensorSpec([None, len(self.text_inputs) * self._seq_len], tf.int32,
+                              name="student_ids")),
+        }
+
+
+class PairClassifierServer(ClassifierServer):
+    """A sentence-pair classifier: each text tokenised on its own, [B, 2T] student ids."""
+
+    text_inputs = ("sentences", "sentences_b")
+
+    @tf.function(autograph=False)
+    def serve(self, sentences, sentences_b):
+        """[B] first texts, [B] second texts -> the pairs' labels and probabilities."""
+        return self.classify(self.pair_ids(sentences, sentences_b))
+
+    @tf.function(autograph=False)
+    def tokenize(self, sentences, sentences_b):
+        """[B] first texts, [B] second texts -> student ids [B, 2T]."""
+        return {"student_ids": self.pair_ids(sentences, sentences_b)}
+
+    def pair_ids(self, sentences, sentences_b):
+        same = tf.debugging.assert_equal(
+            tf.size(sentences), tf.size(sentences_b),
+            message="sentences and sentences_b must hold as many texts")
+        with tf.control_dependencies([same]):
+            return self.student_ids(sentences, sentences_b)  # [B, 2T]
+
+
+SERVERS = {"tokens": StudentServer, "sentence": ClassifierServer, "pair": PairClassifierServer}
+
 
 def build_server(manifest, student):
-    """A StudentServer for a trained run (tokenizer from model_dir/teacher); student is the
-    logits-only Keras student (`export.load_student`)."""
+    """The server of a trained run's task (tokenizer from model_dir/teacher): StudentServer
+    (NER), ClassifierServer or PairClassifierServer; student is the logits-only Keras student
+    (`export.load_student`)."""
     settings = wordpiece.read_wordpiece_settings(manifest.teacher_dir, manifest.do_lower_case)
     table = wordpiece.student_id_table(settings, manifest.student_vocab,
                                        manifest.teacher_vocab_size)
     seq_len = manifest.options.seq_len
-    return StudentServer(wordpiece.GraphTokenizer(settings, table, seq_len), student,
-                         manifest.labels, seq_len)
+    server = SERVERS[tasks.get(manifest.task).student_output]
+    return server(wordpiece.GraphTokenizer(settings, table, seq_len), student, manifest.labels,
+                  seq_len)
 
 
 def server_signatures(server, seq_len):
-    """{'serving_default': sentences -> tags..., 'student_ids': ids -> logits}."""
+    """NER's {'serving_default': sentences -> tags..., 'student_ids': ids -> logits}."""
     sentences = tf.TensorSpec([None], tf.string, name="sentences")
     server.tokenize.get_concrete_function(sentences)  # saved as a plain function
     return {
@@ -99,6 +189,7 @@ def server_signatures(server, seq_len):
 def export_saved_model(manifest, export_dir, student):
     """Writes the SavedModel to export_dir (replaced whole, through a temporary folder).
 
+    NER (tagging):
     serving_default: sentences tf.string [B] ->
       words          tf.string [B, W]  the whitespace-split words ('' past a sentence's end)
       tags           tf.string [B, W]  one tag per word ('' past the end; 'O' for words cut
@@ -107,9 +198,17 @@ def export_saved_model(manifest, export_dir, student):
                                        cut-off words)
       num_words      int32 [B]         words of each sentence
     student_ids: student_ids int32 [B, T] -> logits float32 [B, T, C]
+
+    Classification (pairs: also sentences_b, and 2T student ids, each text's T one after the
+    other):
+    serving_default: sentences tf.string [B] (raw text, tokenised as training did) ->
+      label          tf.string [B]     the most probable label
+      probabilities  float32 [B, C]    softmax probability of each label
+      labels         tf.string [B, C]  the label names, the same row for every input
+    student_ids: student_ids int32 [B, T] -> logits float32 [B, C]
     """
     server = build_server(manifest, student)
-    signatures = server_signatures(server, manifest.options.seq_len)
+    signatures = server.signatures()
     parent = os.path.dirname(os.path.abspath(export_dir))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp_", dir=parent)

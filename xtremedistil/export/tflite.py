@@ -2,10 +2,12 @@
 
 Legend: N sentences, T seq_len, C labels.
 
-  student_fp32.tflite   student ids int32 [1, T] -> logits float32 [1, T, C]
+  student_fp32.tflite   student ids int32 [1, T] -> logits float32 [1, T, C] (NER);
+                        classification [1, T] -> [1, C], pairs [1, 2T] -> [1, C]
   student_fp16.tflite   the same with float16 weights
   student_int8.tflite   int8: full-integer when it agrees with Keras on held-out transfer
-                        sentences, else dynamic range (the sidecar records which and why)
+                        sentences (tags, or labels), else dynamic range (the sidecar records
+                        which and why)
   vocab.txt, labels.txt, teacher_vocab.txt (or teacher_tokenizer/), student_tflite.json
 
 `tflite_logits` is the one runner of these files: export's checks, the tests and the latency
@@ -20,6 +22,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from xtremedistil import tasks
 from xtremedistil.export import saved_model
 from xtremedistil.export import wordpiece
 
@@ -33,18 +36,19 @@ CHECK_SENTENCES = 200  # further transfer sentences its tags are checked on
 
 # === Conversion and the runner ===
 
-def save_static_batch_student(student_batch1, seq_len, folder):
+def save_static_batch_student(student_batch1, input_len, folder):
     """Saves the batch-1 student as a SavedModel for the TFLite converter.
 
-    Its 'serving_default' signature: student_ids int32 [1, T] -> logits float32 [1, T, C].
-    With the static batch, the converter fuses each LSTM into UNIDIRECTIONAL_SEQUENCE_LSTM.
+    Its 'serving_default' signature: student_ids int32 [1, input_len] (T; pairs 2T) ->
+    logits float32 [1, T, C] (classification [1, C]). With the static batch, the converter
+    fuses each LSTM into UNIDIRECTIONAL_SEQUENCE_LSTM.
     """
     module = tf.Module()
     module.student_weights = list(student_batch1.weights)
     call = saved_model.untracked_call(student_batch1)
     serve = tf.function(lambda student_ids: {"logits": call(student_ids)})
     signature = serve.get_concrete_function(
-        tf.TensorSpec([1, seq_len], tf.int32, name="student_ids"))
+        tf.TensorSpec([1, input_len], tf.int32, name="student_ids"))
     tf.saved_model.save(module, folder, signatures={saved_model.SERVING_SIGNATURE: signature})
     return folder
 
@@ -94,7 +98,8 @@ def tflite_interpreter(model_path=None, model_content=None, runtime="litert", nu
 
 
 def tflite_logits(interpreter, student_ids):
-    """Runs a [1, T] TFLite student sentence by sentence: [N, T] ids -> [N, T, C] logits.
+    """Runs a [1, T] TFLite student sentence by sentence: [N, T] ids -> [N, T, C] logits
+    (classification: [N, T] or pairs [N, 2T] -> [N, C]).
 
     The fused LSTM ops keep their state in variable tensors between invocations, so the
     variables are reset before each sentence (as every app must do).
@@ -117,19 +122,23 @@ def tflite_ops(interpreter):
 
 
 def tag_agreement(logits_a, logits_b, mask):
-    """Share of masked positions where two [N, T, C] logits pick the same tag."""
+    """Share of masked positions where two [N, T, C] logits pick the same tag; for
+    classification [N, C] logits and [N] weights, the share of examples with the same label."""
     same = np.argmax(logits_a, -1) == np.argmax(logits_b, -1)
     return float(same[mask > 0].mean()) if mask.sum() else 1.0
 
 
 # === int8: full-integer when it agrees with Keras ===
 
-def _int8_model(static_saved_model, keras_student, transfer, transfer_file):
+def _int8_model(static_saved_model, keras_student, transfer, transfer_file,
+                agreement_key="tag_agreement"):
     """(flatbuffer, record): full-integer int8 if it converts and agrees with Keras on
-    >= MIN_INT8_AGREEMENT of held-out transfer words, else dynamic-range int8.
+    >= MIN_INT8_AGREEMENT of held-out transfer words (classification: examples' labels),
+    else dynamic-range int8.
 
-    transfer: (student ids [N, T], label weights [N, T]) of the first
-    CALIBRATION_SENTENCES + CHECK_SENTENCES transfer sentences, or None.
+    transfer: (student ids [N, T], label weights [N, T] or [N]) of the first
+    CALIBRATION_SENTENCES + CHECK_SENTENCES transfer sentences, or None. agreement_key names
+    the agreement in the record: 'tag_agreement' (NER) or 'label_agreement'.
     """
     record = {"quantisation": "dynamic_range"}
     if transfer is None or len(transfer[0]) <= CALIBRATION_SENTENCES // 2:
@@ -146,19 +155,28 @@ def _int8_model(static_saved_model, keras_student, transfer, transfer_file):
         logits = tflite_logits(tflite_interpreter(model_content=flat), held_out)
         return round(tag_agreement(logits, keras_logits, weights[split:]), 4)
 
+    def first_line(error):
+        return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+
     try:
         flat = convert_tflite(static_saved_model, "full_integer", calibrate)
     except Exception as error:  # pylint: disable=broad-except
-        record["full_integer"] = f"conversion failed: {str(error).splitlines()[0][:300]}"
+        record["full_integer"] = f"conversion failed: {first_line(error)}"
         return convert_tflite(static_saved_model, "dynamic_range"), record
-    record["full_integer"] = {"tag_agreement": agreement(flat),
-                              "held_out_sentences": int(len(held_out)),
-                              "calibration_sentences": int(len(calibrate))}
-    if record["full_integer"]["tag_agreement"] >= MIN_INT8_AGREEMENT:
-        record["quantisation"] = "full_integer"
-        return flat, record
+    try:
+        full_integer_agreement = agreement(flat)
+    except RuntimeError as error:  # converted, but a kernel lacks int8 (REVERSE_SEQUENCE)
+        record["full_integer"] = f"does not run: {first_line(error)}"
+    else:
+        record["full_integer"] = {agreement_key: full_integer_agreement,
+                                  "held_out_sentences": int(len(held_out)),
+                                  "calibration_sentences": int(len(calibrate))}
+        if full_integer_agreement >= MIN_INT8_AGREEMENT:
+            record["quantisation"] = "full_integer"
+            return flat, record
     flat = convert_tflite(static_saved_model, "dynamic_range")
-    record["dynamic_range"] = {"tag_agreement": agreement(flat)}
+    record["dynamic_range"] = {agreement_key: agreement(flat),
+                               "held_out_sentences": int(len(held_out))}
     return flat, record
 
 
@@ -185,15 +203,48 @@ TEACHER_TOKENIZER_RECIPE = (
     "Map each teacher piece to its line number in vocab.txt (the student id), or to unk_id "
     "when absent. " + _RECIPE_TAIL)
 
+# Classification: a whole raw text (pairs: each text on its own) gives seq_len ids.
+_TEXT_RECIPE_TAIL = (
+    "The label is labels.txt[argmax(logits[0])] (line = label id; softmax of the logits gives "
+    "the probabilities). Reset the interpreter's variable tensors before every input (Python "
+    "reset_all_variables(), Java resetVariableTensors()): the fused LSTM ops keep the previous "
+    "input's state in them.")
+_PAIR_IDS = ("For a sentence pair, make these seq_len ids for text_a and, on its own, for "
+             "text_b, and concatenate them: input [1, 2 * seq_len]. ")
+TEXT_TOKENISATION_RECIPE = (
+    "Tokenise the whole raw text with the teacher's BERT WordPiece tokenizer, as "
+    "tokenizer(text, truncation=True, max_length=seq_len, padding='max_length') does "
+    "(teacher_vocab.txt; lower-case and strip accents if do_lower_case; split at whitespace, "
+    "punctuation and CJK characters; '##' continuation pieces; tokens over 100 characters "
+    "become [UNK]). Map each piece string to its line number in vocab.txt (the student id), "
+    "or to unk_id when absent. Input = [cls_id] + the first seq_len - 2 pieces + [sep_id], "
+    "padded with pad_id to seq_len. ")
+TEXT_TEACHER_TOKENIZER_RECIPE = (
+    "Tokenise the whole raw text with the teacher's own tokenizer in teacher_tokenizer/ "
+    "(Hugging Face tokenizers: tokenizer(text, truncation=True, max_length=seq_len, "
+    "padding='max_length'), which adds its special pieces). Map each teacher piece to its "
+    "line number in vocab.txt (the student id), or to unk_id when absent. ")
+
+
+def tokenisation_recipes(student_output):
+    """(WordPiece recipe, teacher-tokenizer recipe) of the sidecar for what the student reads:
+    'tokens' (NER words), 'sentence' (a raw text) or 'pair' (two raw texts)."""
+    if student_output == "tokens":
+        return TOKENISATION_RECIPE, TEACHER_TOKENIZER_RECIPE
+    pair = _PAIR_IDS if student_output == "pair" else ""
+    return (TEXT_TOKENISATION_RECIPE + pair + _TEXT_RECIPE_TAIL,
+            TEXT_TEACHER_TOKENIZER_RECIPE + pair + _TEXT_RECIPE_TAIL)
+
 
 def _write_lines(path, lines):
     with open(path, "w", encoding="utf-8") as f:
         f.write("".join(f"{line}\n" for line in lines))
 
 
-def _tokenisation_sidecar(manifest, tflite_dir):
+def _tokenisation_sidecar(manifest, tflite_dir, student_output):
     """Sidecar fields on making student ids: BERT WordPiece settings and teacher_vocab.txt, or,
     for other teachers (BPE, SentencePiece), the teacher's tokenizer in teacher_tokenizer/."""
+    wordpiece_recipe, teacher_tokenizer_recipe = tokenisation_recipes(student_output)
     ids = {piece: i for i, piece in enumerate(manifest.student_vocab)}
     try:
         settings = wordpiece.read_wordpiece_settings(manifest.teacher_dir,
@@ -205,7 +256,7 @@ def _tokenisation_sidecar(manifest, tflite_dir):
         special = (tokenizer.pad_token, tokenizer.unk_token, tokenizer.cls_token,
                    tokenizer.sep_token)
         tokenisation = {"teacher_tokenizer": "teacher_tokenizer",
-                        "tokenisation": TEACHER_TOKENIZER_RECIPE}
+                        "tokenisation": teacher_tokenizer_recipe}
     else:
         special = (settings.pad_token, settings.unk_token, settings.cls_token,
                    settings.sep_token)
@@ -214,7 +265,7 @@ def _tokenisation_sidecar(manifest, tflite_dir):
         tokenisation = {"do_lower_case": settings.lowercase,
                         "strip_accents": settings.strip_accents,
                         "max_chars_per_word": settings.max_chars_per_word,
-                        "teacher_vocab": "teacher_vocab.txt", "tokenisation": TOKENISATION_RECIPE}
+                        "teacher_vocab": "teacher_vocab.txt", "tokenisation": wordpiece_recipe}
     pad, unk, cls, sep = special
     return {"pad_id": ids.get(pad, 0), "unk_id": ids.get(unk, 1), "cls_id": ids.get(cls, 1),
             "sep_id": ids.get(sep, 1), **tokenisation}
@@ -227,13 +278,17 @@ def export_tflite(manifest, tflite_dir, keras_student, static_student, transfer)
     with a static batch of 1; transfer: the int8 calibration set (see _int8_model).
     """
     seq_len = manifest.options.seq_len
+    student_output = tasks.get(manifest.task).student_output
     os.makedirs(tflite_dir, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        static = save_static_batch_student(static_student, seq_len, tmp)
+        static = save_static_batch_student(static_student, int(static_student.input.shape[1]),
+                                           tmp)
         models = {"fp32": (convert_tflite(static, "fp32"), {"quantisation": "none (float32)"}),
                   "fp16": (convert_tflite(static, "fp16"), {"quantisation": "float16 weights"}),
                   "int8": _int8_model(static, keras_student, transfer,
-                                      manifest.options.transfer_file)}
+                                      manifest.options.transfer_file,
+                                      "tag_agreement" if student_output == "tokens"
+                                      else "label_agreement")}
     files = {}
     for key, (flat, record) in models.items():
         path = os.path.join(tflite_dir, TFLITE_FILES[key])
@@ -251,16 +306,22 @@ def export_tflite(manifest, tflite_dir, keras_student, static_student, transfer)
     signature = interpreter.get_signature_list()
     input_detail = interpreter.get_input_details()[0]
     output_detail = interpreter.get_output_details()[0]
+    if student_output == "tokens":
+        task_fields = {"num_tags": len(manifest.labels),
+                       "outside_tag": saved_model.OUTSIDE_TAG}
+    else:  # what the student reads: one text, or a pair's two texts one after the other
+        task_fields = {"task": manifest.task, "num_labels": len(manifest.labels),
+                       "texts": 2 if student_output == "pair" else 1}
     sidecar = {
-        "seq_len": seq_len, "batch_size": 1, "num_tags": len(manifest.labels),
+        "seq_len": seq_len, "batch_size": 1, **task_fields,
         "input": {"tensor_name": input_detail["name"], "signature_input": "student_ids",
                   "dtype": "int32", "shape": [int(d) for d in input_detail["shape"]]},
         "output": {"tensor_name": output_detail["name"], "signature_output": "logits",
                    "dtype": "float32", "shape": [int(d) for d in output_detail["shape"]]},
         "signatures": {k: {"inputs": v["inputs"], "outputs": v["outputs"]}
                        for k, v in signature.items()},
-        "outside_tag": saved_model.OUTSIDE_TAG, "vocab": "vocab.txt", "labels": "labels.txt",
-        **_tokenisation_sidecar(manifest, tflite_dir), "files": files,
+        "vocab": "vocab.txt", "labels": "labels.txt",
+        **_tokenisation_sidecar(manifest, tflite_dir, student_output), "files": files,
     }
     with open(os.path.join(tflite_dir, SIDECAR), "w", encoding="utf-8") as f:
         json.dump(sidecar, f, indent=1, ensure_ascii=False)

@@ -173,7 +173,9 @@ def _escape_re2(text):
 
 
 class GraphTokenizer(tf.Module):
-    """Sentences -> student ids [B, T] and each word's first-piece position, in the graph.
+    """Sentences -> student ids [B, T] and each word's first-piece position, in the graph
+    (`__call__`, NER's pre-split words); raw texts -> student ids [B, T] (`text_ids`,
+    classification).
 
     Reproduces `tasks.tagging.encode` (HF fast BERT tokenizer, `is_split_into_words=True`)
     followed by `StudentVocab.to_student_ids`:
@@ -189,6 +191,11 @@ class GraphTokenizer(tf.Module):
          last word with pieces (they get tag 'O' there, a predicted tag here);
       7. [CLS] + the first T - 2 pieces + [SEP], padded with [PAD] to T; teacher ids are mapped
          to student ids (unseen pieces: 1).
+    `text_ids` reproduces `tasks.classification.encode` (the HF tokenizer on a whole raw text,
+    `tokenizer(texts, truncation=True, max_length=T, padding="max_length")`): steps 2-5 on the
+    whole text (whitespace is a split like punctuation, after normalisation, so characters the
+    normaliser deletes join their neighbours as in HF), then step 7; no [UNK] is added for a
+    text without pieces (an empty text is [CLS] [SEP]).
     """
 
     def __init__(self, settings, student_of_teacher_id, seq_len):
@@ -237,6 +244,15 @@ class GraphTokenizer(tf.Module):
 
     def word_pieces(self, words):
         """[N] words -> ragged [N, (P)] teacher piece ids, at least one piece per word."""
+        pieces = self.pieces(words)  # [N, (P)]
+        pieceless = tf.cast(pieces.row_lengths() == 0, tf.int64)
+        unknown = tf.RaggedTensor.from_row_lengths(
+            tf.fill([tf.reduce_sum(pieceless)], tf.constant(self._unk_id, tf.int64)), pieceless)
+        return tf.concat([pieces, unknown], axis=1)
+
+    def pieces(self, words):
+        """[N] words or whole texts -> ragged [N, (P)] teacher piece ids (none for a text
+        without any, e.g. '' or only spaces)."""
         words = tf.strings.regex_replace(words, "\\x00", "")  # regex_split stops at NUL
         if self._raw_added:
             parts = tf_text.regex_split(words, self._raw_added, self._raw_added)  # [N, (M)]
@@ -253,11 +269,7 @@ class GraphTokenizer(tf.Module):
         tokens = tokens.with_flat_values(
             tf.where(too_long, self._settings.unk_token, tokens.flat_values))  # [M, (S)]
         pieces = self.wordpiece.tokenize(tokens).merge_dims(1, 2)  # [M, (P)]
-        pieces = parts.with_flat_values(pieces).merge_dims(1, 2)  # [N, (P)]
-        pieceless = tf.cast(pieces.row_lengths() == 0, tf.int64)
-        unknown = tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(pieceless)], tf.constant(self._unk_id, tf.int64)), pieceless)
-        return tf.concat([pieces, unknown], axis=1)
+        return parts.with_flat_values(pieces).merge_dims(1, 2)  # [N, (P)]
 
     def __call__(self, sentences):
         """[B] strings -> (words ragged [B, (W)], student ids [B, T], first-piece positions
@@ -268,11 +280,20 @@ class GraphTokenizer(tf.Module):
         before_word = tf.cumsum(pieces.row_lengths(), exclusive=True)  # [N]
         sentence_start = tf.gather(sentence_pieces.row_starts(), words.value_rowids())  # [N]
         first_piece = 1 + before_word - sentence_start  # [N], after [CLS]
+        return (words, self.student_ids(sentence_pieces),
+                words.with_flat_values(first_piece))
+
+    def text_ids(self, texts):
+        """[B] raw texts -> student ids [B, T], as tasks.classification.encode gives them."""
+        return self.student_ids(self.pieces(tf_text.coerce_to_structurally_valid_utf8(texts)))
+
+    def student_ids(self, sentence_pieces):
+        """Ragged [B, (P)] teacher piece ids -> student ids [B, T]: [CLS] + the first T - 2
+        pieces + [SEP], padded with [PAD]."""
         body = sentence_pieces[:, :self._seq_len - 2]  # [B, (<= T - 2)]
         cls = tf.fill([body.nrows(), 1], tf.constant(self._cls_id, tf.int64))  # [B, 1]
         sep = tf.fill([body.nrows(), 1], tf.constant(self._sep_id, tf.int64))  # [B, 1]
         teacher_ids = tf.concat([cls, body, sep], axis=1).to_tensor(
             default_value=tf.constant(self._pad_id, tf.int64), shape=[None, self._seq_len])
-        student_ids = tf.gather(self.student_of_teacher_id, teacher_ids)  # [B, T]
-        return words, student_ids, words.with_flat_values(first_piece)
+        return tf.gather(self.student_of_teacher_id, teacher_ids)  # [B, T]
 
