@@ -26,10 +26,10 @@ CHANCE = {"classification": 1 / 3, "pairs": 0.5}
 def classification_config(tmp, pairwise, mode, **overrides):
     task = tmp / "task"
     if not task.exists():
-        write_classification_task(task, pairwise=pairwise)
+        write_classification_task(task, pairwise=pairwise, transfer=400)
     return tiny_config(tmp, task=str(task), transfer_file=str(task / "transfer.txt"),
                        do_NER=False, do_pairwise=pairwise, distil_mode=mode,
-                       model_dir=str(tmp / mode), strategy="default", distil_epochs=3,
+                       model_dir=str(tmp / mode), strategy="default", distil_epochs=2,
                        seq_len=24 if pairwise else 16, baseline=mode == "stagewise",
                        **overrides)
 
