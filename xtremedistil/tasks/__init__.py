@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 
 import numpy as np
+import transformers
 
 from xtremedistil import data as data_lib
 from xtremedistil import registry
@@ -88,9 +89,19 @@ class Task:
         """Encoded examples; labels (a list) maps label names to ids when given."""
         raise NotImplementedError
 
+    head = ""  # the transformers head of the teacher: TF<Auto|Base>For<head>
+
     def teacher_class(self, pt_teacher):
-        """The transformers TF class with this task's head ('auto' or a class name)."""
-        raise NotImplementedError
+        """The transformers TF class with this task's head, from 'auto' or a class name; base
+        classes (TFBertModel) map to their class with the head."""
+        if pt_teacher == "auto":
+            return getattr(transformers, f"TFAutoModelFor{self.head}")
+        name = pt_teacher
+        if name.endswith("Model"):
+            name = name[:-len("Model")] + f"For{self.head}"
+        if not hasattr(transformers, name):
+            raise ValueError(f"--pt_teacher={pt_teacher}: transformers has no TF class {name}.")
+        return getattr(transformers, name)
 
     def teacher_output_tensors(self, hf_outputs, layer):
         """{name: Keras tensor} of the teacher outputs, from a call with hidden states."""

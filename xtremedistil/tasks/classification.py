@@ -16,7 +16,6 @@ import os
 
 import numpy as np
 import tf_keras
-import transformers
 from absl import logging
 from sklearn import metrics
 
@@ -26,6 +25,7 @@ from xtremedistil import tasks
 
 class ClassificationTask(tasks.Task):
     name = "classification"
+    head = "SequenceClassification"
     metric = "mean_accuracy"
     teacher_outputs = {"hidden": "state of the first piece ([CLS]) in --teacher_layer [H]",
                        "logits": "class logits [C]"}
@@ -71,18 +71,6 @@ class ClassificationTask(tasks.Task):
                       None if labels is None else {label: i for i, label in enumerate(labels)})
 
     # === Teacher ===
-
-    def teacher_class(self, pt_teacher):
-        """'auto' or a transformers TF class name; base classes map to their sequence
-        classifier."""
-        if pt_teacher == "auto":
-            return transformers.TFAutoModelForSequenceClassification
-        name = pt_teacher
-        if name.endswith("Model"):
-            name = name[:-len("Model")] + "ForSequenceClassification"
-        if not hasattr(transformers, name):
-            raise ValueError(f"--pt_teacher={pt_teacher}: transformers has no TF class {name}.")
-        return getattr(transformers, name)
 
     def teacher_output_tensors(self, hf_outputs, layer):
         return {"hidden": hf_outputs.hidden_states[layer][:, 0, :], "logits": hf_outputs.logits}

@@ -12,7 +12,6 @@ import os
 
 import numpy as np
 import tf_keras
-import transformers
 from absl import logging
 from seqeval import metrics
 
@@ -23,6 +22,7 @@ from xtremedistil import teacher as teacher_lib
 
 class TaggingTask(tasks.Task):
     name = "tagging"
+    head = "TokenClassification"
     metric = "mean_f1"
     teacher_outputs = {"hidden": "hidden states of --teacher_layer [T, H]",
                        "logits": "tag logits [T, C]"}
@@ -63,17 +63,6 @@ class TaggingTask(tasks.Task):
                       None if labels is None else {tag: i for i, tag in enumerate(labels)})
 
     # === Teacher ===
-
-    def teacher_class(self, pt_teacher):
-        """'auto' or a transformers TF class name; base classes map to their token classifier."""
-        if pt_teacher == "auto":
-            return transformers.TFAutoModelForTokenClassification
-        name = pt_teacher
-        if name.endswith("Model"):
-            name = name[:-len("Model")] + "ForTokenClassification"
-        if not hasattr(transformers, name):
-            raise ValueError(f"--pt_teacher={pt_teacher}: transformers has no TF class {name}.")
-        return getattr(transformers, name)
 
     def teacher_output_tensors(self, hf_outputs, layer):
         return {"hidden": hf_outputs.hidden_states[layer], "logits": hf_outputs.logits}
