@@ -225,7 +225,7 @@ def test_tflite_logits_equal_keras_with_builtin_ops(runs, keras_students, name):
 @pytest.mark.parametrize("name", TASKS)
 def test_sidecar_recipe_gives_the_student_ids(runs, name):
     """An app's path: the sidecar, teacher_vocab.txt and vocab.txt give the ids training
-    gives; the int8 record names its label agreement."""
+    gives; full-integer int8 runs and its record names its label agreement."""
     manifest, paths = runs[name]
     sidecar, folder = paths["tflite"], paths["tflite_dir"]
     texts = 2 if name == "pairs" else 1
@@ -236,6 +236,8 @@ def test_sidecar_recipe_gives_the_student_ids(runs, name):
     assert ("text_b" in sidecar["tokenisation"]) == (name == "pairs")
     assert predict.read_lines(os.path.join(folder, "labels.txt")) == manifest.labels
     int8 = sidecar["files"][export.TFLITE_FILES["int8"]]
+    assert isinstance(int8["full_integer"], dict), int8  # converted and ran: builtin int8 ops
+    print("int8", int8)
     record = int8["full_integer" if int8["quantisation"] == "full_integer" else "dynamic_range"]
     assert record["label_agreement"] >= 0.9
     vocab = {p: i for i, p in enumerate(predict.read_lines(os.path.join(folder, "vocab.txt")))}

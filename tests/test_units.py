@@ -9,6 +9,7 @@ from xtremedistil import losses, students, tasks
 from xtremedistil import teacher as teacher_lib
 from xtremedistil.data import Sentence
 from xtremedistil.options import Options
+from xtremedistil.students import bilstm
 from xtremedistil.students import vocab as vocab_lib
 from xtremedistil.tasks import tagging
 
@@ -114,3 +115,12 @@ def test_student_shapes_and_factorised_embeddings():
     assert students.output_model(model, "hidden").output.shape[-1] == 32
     student.set_trainable(model, ("logits",))
     assert [l.name for l in model.layers if l.trainable and l.weights] == ["logits"]
+
+
+def test_reverse_real_pieces_reverses_each_row_up_to_its_length():
+    sequences = tf.reshape(tf.range(3 * 5 * 2, dtype=tf.float32), [3, 5, 2])
+    lengths = tf.constant([5, 2, 0])
+    expected = tf.reverse_sequence(sequences, lengths, seq_axis=1, batch_axis=0)
+    reversed_ = bilstm.reverse_real_pieces(sequences, lengths)
+    np.testing.assert_array_equal(reversed_.numpy(), expected.numpy())
+    assert reversed_.numpy()[1, :2, 0].tolist() == [12.0, 10.0]

@@ -165,7 +165,7 @@ def _int8_model(static_saved_model, keras_student, transfer, transfer_file,
         return convert_tflite(static_saved_model, "dynamic_range"), record
     try:
         full_integer_agreement = agreement(flat)
-    except RuntimeError as error:  # converted, but a kernel lacks int8 (REVERSE_SEQUENCE)
+    except RuntimeError as error:  # converted, but a kernel lacks int8
         record["full_integer"] = f"does not run: {first_line(error)}"
     else:
         record["full_integer"] = {agreement_key: full_integer_agreement,

@@ -83,11 +83,27 @@ class BiLSTMStudent(students.Student):
 
 
 def masked_pool(states, mask):
-    """[B, T, D] states, [B, T] mask of real pieces -> [B, 2D]: their mean and their max."""
+    """[B, T, D] LSTM states, [B, T] mask of real pieces -> [B, 2D]: their mean and their max.
+
+    LSTM states lie in (-1, 1), so padding set to -2 never wins the max; a huge sentinel would
+    also work in float but stretch the int8 range of the tensor until real states round to 0.
+    """
     weights = mask[:, :, tf.newaxis]
     mean = tf.reduce_sum(states * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, 1), 1.0)
-    maximum = tf.reduce_max(states * weights - 1e9 * (1.0 - weights), axis=1)
+    maximum = tf.reduce_max(states * weights - 2.0 * (1.0 - weights), axis=1)
     return tf.concat([mean, maximum], axis=-1)
+
+
+def reverse_real_pieces(sequences, lengths):
+    """[B, T, D] -> the first lengths[b] positions of each row reversed, the padding in place.
+
+    A gather, not tf.reverse_sequence: LiteRT's REVERSE_SEQUENCE has no int8 kernel, GATHER has,
+    so the full-integer TFLite student runs.
+    """
+    positions = tf.range(tf.shape(sequences)[1])[tf.newaxis, :]
+    lengths = tf.cast(lengths, tf.int32)[:, tf.newaxis]
+    source = tf.where(positions < lengths, lengths - 1 - positions, positions)
+    return tf.gather(sequences, source, batch_dims=1)
 
 
 @tf_keras.utils.register_keras_serializable("xtremedistil")
@@ -95,9 +111,9 @@ class PaddingFreeBiLSTM(tf_keras.layers.Layer):
     """A BiLSTM whose states at real pieces do not depend on the padding after them.
 
     Called on [inputs [B, T, E], lengths [B]]. The forward LSTM reads the padding only after
-    the real pieces; the backward one reads each sequence's real pieces reversed
-    (tf.reverse_sequence by length), so its padding comes last too. A Keras mask would do the
-    same, but a masked LSTM does not convert to TFLite's fused LSTM; these two plain ones do.
+    the real pieces; the backward one reads each sequence's real pieces reversed (by length),
+    so its padding comes last too. A Keras mask would do the same, but a masked LSTM does not
+    convert to TFLite's fused LSTM; these two plain ones do.
     """
 
     def __init__(self, units, dropout=0.0, **kwargs):
@@ -110,12 +126,9 @@ class PaddingFreeBiLSTM(tf_keras.layers.Layer):
 
     def call(self, inputs, training=None):
         sequences, lengths = inputs
-
-        def reverse(x):
-            return tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)
-
         forward = self.forward_lstm(sequences, training=training)
-        backward = reverse(self.backward_lstm(reverse(sequences), training=training))
+        backward = reverse_real_pieces(
+            self.backward_lstm(reverse_real_pieces(sequences, lengths), training=training), lengths)
         return tf.concat([forward, backward], axis=-1)  # [B, T, 2L]
 
     def get_config(self):
