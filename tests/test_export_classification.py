@@ -237,7 +237,6 @@ def test_sidecar_recipe_gives_the_student_ids(runs, name):
     assert predict.read_lines(os.path.join(folder, "labels.txt")) == manifest.labels
     int8 = sidecar["files"][export.TFLITE_FILES["int8"]]
     assert isinstance(int8["full_integer"], dict), int8  # converted and ran: builtin int8 ops
-    print("int8", int8)
     record = int8["full_integer" if int8["quantisation"] == "full_integer" else "dynamic_range"]
     assert record["label_agreement"] >= 0.9
     vocab = {p: i for i, p in enumerate(predict.read_lines(os.path.join(folder, "vocab.txt")))}
