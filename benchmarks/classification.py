@@ -11,10 +11,11 @@ prefixed 'lang:' for per-language scores):
   test            the first --test lines (0: all).
 
 Every mode of --modes is its own xtremedistil.pipeline.run in <model_dir>/<mode>/ on the same
-derived files (<model_dir>/data/). ONE teacher is fine-tuned, by the first mode's run; the
-others get a copy (hard links) of its teacher/ folder (and of the stored teacher outputs when
-they are the same ones: hard and soft both distil the logits), so the pipeline reuses it. The
-first run also trains the baseline: the same student on the labeled data alone.
+derived files (<model_dir>/data/). ONE teacher is fine-tuned, by the first run; the others
+get a copy (hard links) of its teacher/ folder and of its stored teacher outputs, so the
+teacher trains and reads the transfer set once. stagewise runs first when asked for: it
+stores hidden states and logits, which serve hard and soft (logits alone) too. The first run
+also trains the baseline: the same student on the labeled data alone.
 
   python benchmarks/classification.py --quick       # sized for < 10 minutes on 2 cores
   python benchmarks/classification.py               # sized for < 60 minutes on 2 cores
@@ -53,9 +54,9 @@ FLAGS = flags.FLAGS
 DEFAULT_DATA_DIR = "../shared/data/classification/rt-snippets"
 BERT_BASE_PARAMS = 110_000_000
 MODES = tuple(next(f for f in options_lib.fields() if f.name == "distil_mode").metadata["choices"])
-# Modes whose runs store the same teacher outputs on the transfer set (the logits; stagewise
-# also stores hidden states): a later one reuses an earlier one's.
-SAME_OUTPUTS = {"hard", "soft"}
+# The mode that runs first: its stored teacher outputs (hidden states and logits) serve the
+# others (the logits alone); the other way round the teacher would read the transfer set again.
+RUNS_FIRST = "stagewise"
 # Options the benchmark sets itself, per run; they have no flag here.
 SET_PER_RUN = ("task", "transfer_file", "train_file", "dev_file", "test_file", "model_dir",
                "do_NER", "do_pairwise", "distil_mode", "baseline", "data_format", "tag_scheme",
@@ -93,7 +94,8 @@ def define_classification_flags():
     flags.DEFINE_integer("test", 0, "Test examples, the first N lines (0: all).")
     flags.DEFINE_list("modes", "hard,soft,stagewise",
                       f"Distillation modes, each its own pipeline run ({', '.join(MODES)}); "
-                      "the first one fine-tunes the teacher and trains the baseline.")
+                      "the first run (stagewise when asked for) fine-tunes the teacher and "
+                      "trains the baseline.")
     flags.DEFINE_list("sweep_transfer", [],
                       "Instead of the benchmark: accuracy against the transfer set size, a run "
                       "of each --sweep_modes per size (e.g. 0,1000,4000,-1; 0 and -1 as for "
@@ -227,7 +229,7 @@ def share_teacher(source_dir, target_dir):
 def share_outputs(source_dir, target_dir):
     """Gives run folder `target_dir` the stored teacher outputs of `source_dir`, a run on the
     same transfer file, unless it has its own. Their stamp.json makes the pipeline recompute
-    outputs of another teacher, layer, length or kind (SAME_OUTPUTS says which modes share)."""
+    outputs of another teacher, layer or length, or without an output the run needs."""
     source, target = (os.path.join(d, "teacher_outputs") for d in (source_dir, target_dir))
     if os.path.isdir(source) and not os.path.exists(target):
         link_tree(source, target)
@@ -243,18 +245,18 @@ def run_options(task_dir, run_dir, mode, baseline, settings):
 
 def run_modes(model_dir, task_dir, modes, settings, baseline=True):
     """One pipeline run per mode in <model_dir>/<mode>/, all with the teacher of
-    <model_dir>/teacher/ (fine-tuned by the first run when missing); the first with the
-    baseline. Returns ({mode: metrics}, {mode: best dev scores})."""
+    <model_dir>/teacher/ (fine-tuned by the first run when missing) and the first run's stored
+    teacher outputs; the first with the baseline. RUNS_FIRST runs first. Returns ({mode:
+    metrics}, {mode: best dev scores}) in the order of `modes`."""
     from xtremedistil import pipeline  # pylint: disable=import-outside-toplevel
     import tf_keras  # pylint: disable=import-outside-toplevel
     metrics, dev = {}, {}
-    for index, mode in enumerate(modes):
+    for index, mode in enumerate(sorted(modes, key=lambda m: m != RUNS_FIRST)):
         run_dir = os.path.join(model_dir, mode)
         if share_teacher(model_dir, run_dir):
             logging.info("%s: the teacher of %s", mode, os.path.join(model_dir, "teacher"))
-        donor = next((m for m in metrics if {m, mode} <= SAME_OUTPUTS), None)
-        if donor:
-            share_outputs(os.path.join(model_dir, donor), run_dir)
+        if metrics:
+            share_outputs(os.path.join(model_dir, next(iter(metrics))), run_dir)
         options = run_options(task_dir, run_dir, mode, baseline and index == 0, settings)
         logging.info("mode %s: pipeline run in %s", mode, run_dir)
         # recipe_options() applied the recipe's preset: every option is chosen.
@@ -263,7 +265,7 @@ def run_modes(model_dir, task_dir, modes, settings, baseline=True):
         # The first run's teacher, for the next runs and --reuse_teacher_from of later ones.
         share_teacher(run_dir, model_dir)
         tf_keras.backend.clear_session()
-    return metrics, dev
+    return {m: metrics[m] for m in modes}, {m: dev[m] for m in modes}
 
 
 def prepared(data_options, recipe):

@@ -278,9 +278,10 @@ def test_demo_sets_regenerate_byte_for_byte(tmp_path):
                 assert f.read() == g.read(), f"{name}/{file} differs from a fresh generation"
 
 
-def test_one_teacher_fine_tuned_one_baseline_and_logits_shared_by_hard_and_soft(
+def test_one_teacher_fine_tuned_one_baseline_and_stagewise_outputs_shared(
         tmp_path, monkeypatch, fake_teacher):
-    """run_modes with a pipeline that records what each run found in its model_dir."""
+    """run_modes with a pipeline that records what each run found in its model_dir: stagewise
+    runs first, and the others find its stored outputs."""
     del fake_teacher
     runs = []
 
@@ -303,10 +304,10 @@ def test_one_teacher_fine_tuned_one_baseline_and_logits_shared_by_hard_and_soft(
     settings = {"seq_len": 16}
     metrics, dev = classification.run_modes(str(tmp_path), str(tmp_path / "data"),
                                             ["hard", "stagewise", "soft"], settings)
-    assert runs == [("hard", True, True, []), ("stagewise", False, False, []),
-                    ("soft", False, False, ["hard.npz"])]
+    assert runs == [("stagewise", True, True, []), ("hard", False, False, ["stagewise.npz"]),
+                    ("soft", False, False, ["stagewise.npz"])]
     assert list(metrics) == ["hard", "stagewise", "soft"] and dev == {m: {} for m in metrics}
-    assert os.path.samefile(tmp_path / "hard" / "teacher" / "tf_model.h5",
+    assert os.path.samefile(tmp_path / "stagewise" / "teacher" / "tf_model.h5",
                             tmp_path / "teacher" / "tf_model.h5")
     summary = classification.summarise("t", 1, 2, metrics, 1.0)
     assert summary["baseline"]["accuracy"] == 0.6

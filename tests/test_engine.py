@@ -95,6 +95,21 @@ def test_stored_outputs_are_recomputed_for_another_teacher(tmp_path, tiny_tokeni
         assert set(chunk) >= {"input_ids", "mask_tokens", "mask_words", "out_logits"}
 
 
+def test_stored_outputs_serve_a_run_that_needs_fewer_of_them(tmp_path, tiny_tokenizer):
+    folder = tmp_path / "outputs"
+    both = {"teacher": "a", "outputs": ["hidden", "logits"], "seq_len": 8}
+    train, _ = _stored(folder, tiny_tokenizer, 1.0, both)
+    before = os.path.getmtime(train[0])
+    _stored(folder, tiny_tokenizer, 2.0, dict(both, outputs=["logits"]))  # a subset: reused
+    assert os.path.getmtime(train[0]) == before
+    _stored(folder, tiny_tokenizer, 2.0, dict(both, outputs=["logits"], seq_len=9))
+    with np.load(train[0]) as chunk:  # other settings: recomputed
+        assert float(chunk["out_logits"].max()) == 2.0
+    _stored(folder, tiny_tokenizer, 3.0, dict(both, seq_len=9))  # hidden not stored: recomputed
+    with np.load(train[0]) as chunk:
+        assert float(chunk["out_logits"].max()) == 3.0
+
+
 def test_transfer_masks_weight_the_positions_they_name(tmp_path, tiny_tokenizer):
     train, _ = _stored(tmp_path / "outputs", tiny_tokenizer, 1.0, {"teacher": "a"})
     table = np.arange(1000, dtype=np.int32)

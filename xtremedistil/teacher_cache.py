@@ -8,7 +8,7 @@ reads the chunks back as a tf.data pipeline; the teacher never runs twice. One f
   outputs the recipe needs), truncated.
 Every `val_every`-th example (at most `val_max`) goes to the validation chunk instead.
 `stamp.json` records the teacher's weights fingerprint and what was stored: chunks written by
-another teacher (or with other outputs) are recomputed, never reused.
+another teacher (or without an output now needed) are recomputed, never reused.
 """
 
 import json
@@ -51,13 +51,22 @@ def _write_chunk(path, examples, task, tokenizer, seq_len, distiller, batch_size
     os.replace(tmp, path)
 
 
+def _covers(previous, stamp):
+    """True when outputs stored under stamp `previous` serve `stamp`: the same teacher and
+    settings, and every output `stamp` needs among the stored ones (a stage-wise run's hidden
+    states and logits serve a run that distils the logits alone)."""
+    same_settings = ({k: v for k, v in previous.items() if k != "outputs"}
+                     == {k: v for k, v in stamp.items() if k != "outputs"})
+    return same_settings and set(stamp.get("outputs", ())) <= set(previous.get("outputs", ()))
+
+
 def _check_stamp(folder, stamp):
     """Removes stored chunks that another teacher (or other settings) wrote; writes the stamp."""
     path = os.path.join(folder, STAMP)
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             previous = json.load(f)
-        if previous == stamp:
+        if _covers(previous, stamp):
             return
         logging.warning("teacher outputs in %s were written by another teacher or with other "
                         "settings (%s, now %s): recomputing them.", folder, previous, stamp)
