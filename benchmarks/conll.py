@@ -28,7 +28,6 @@ if REPO not in sys.path:
 # pylint: disable=wrong-import-position
 from absl import app
 from absl import flags
-from absl import logging
 
 from benchmarks import harness
 

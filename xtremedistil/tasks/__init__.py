@@ -10,10 +10,11 @@ Legend: N examples, T seq_len, H teacher hidden size, C labels.
 """
 
 import dataclasses
-import importlib
+import os
 
 import numpy as np
 import transformers
+from absl import logging
 
 from xtremedistil import data as data_lib
 from xtremedistil import registry
@@ -134,6 +135,35 @@ def split_paths(options, split):
     if explicit:
         return explicit.split(",")
     return [str(p) for p in data_lib.find_split_files(options.task, split)]
+
+
+def read_labeled_splits(options, read_file, label_list):
+    """Labeled train/dev/test of --task (or --<split>_file) and the label list.
+
+    read_file(path, labels) -> data.Loaded (labels: the known labels, or None to accept any);
+    label_list(labels.tsv's labels or None, train examples) -> the task's label list.
+    Bad examples skipped under --skip_bad_lines are counted and logged with examples.
+    """
+    labels_path = os.path.join(options.task, "labels.tsv") if options.task else ""
+    given = (data_lib.read_labels(labels_path)
+             if labels_path and os.path.exists(labels_path) else None)
+
+    def read(split, labels):
+        examples, skipped = [], 0
+        for path in split_paths(options, split):
+            loaded = read_file(path, labels)
+            examples += loaded.sentences
+            skipped += loaded.skipped
+            if loaded.skipped:
+                logging.warning("%s: skipped %d bad examples, e.g. %s", path, loaded.skipped,
+                                "; ".join(loaded.skip_reasons[:3]))
+        return examples, skipped
+
+    train, skipped = read("train", given)
+    labels = label_list(given, train)
+    dev, dev_skipped = read("dev", labels)
+    test, test_skipped = read("test", labels)
+    return Labeled(train, dev, test, labels, skipped + dev_skipped + test_skipped)
 
 
 def retention_table(scores, title, key, mean_key):

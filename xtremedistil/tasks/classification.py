@@ -12,11 +12,9 @@ Legend: N examples, T seq_len pieces, H teacher hidden size, C labels.
 
 import collections
 import itertools
-import os
 
 import numpy as np
 import tf_keras
-from absl import logging
 from sklearn import metrics
 
 from xtremedistil import data as data_lib
@@ -36,27 +34,13 @@ class ClassificationTask(tasks.Task):
 
     def read_labeled(self, options):
         """Reads train/dev/test and the labels (labels.tsv, else the train labels, sorted)."""
-        labels_path = os.path.join(options.task, "labels.tsv") if options.task else ""
-        labels = (data_lib.read_labels(labels_path)
-                  if labels_path and os.path.exists(labels_path) else None)
-        train, skipped = self._read_split(options, "train", labels)
-        labels = labels or data_lib.derive_text_labels(train)
-        dev, dev_skipped = self._read_split(options, "dev", labels)
-        test, test_skipped = self._read_split(options, "test", labels)
-        return tasks.Labeled(train, dev, test, labels, skipped + dev_skipped + test_skipped)
-
-    def _read_split(self, options, split, labels):
-        examples, skipped = [], 0
-        for path in tasks.split_paths(options, split):
-            loaded = data_lib.read_text_file(
+        def read_file(path, labels):
+            return data_lib.read_text_file(
                 path, pairwise=self.pairwise, labels=labels, skip_bad_lines=options.skip_bad_lines,
                 encoding=options.encoding, language=options.language or None)
-            examples += loaded.sentences
-            skipped += loaded.skipped
-            if loaded.skipped:
-                logging.warning("%s: skipped %d bad lines, e.g. %s", path, loaded.skipped,
-                                "; ".join(loaded.skip_reasons[:3]))
-        return examples, skipped
+
+        return tasks.read_labeled_splits(
+            options, read_file, lambda given, train: given or data_lib.derive_text_labels(train))
 
     def transfer_examples(self, options):
         """A fresh iterator over the transfer texts (at most --max_transfer)."""

@@ -8,11 +8,9 @@ seq_len count as predicted 'O', so every gold entity is scored.
 
 import collections
 import itertools
-import os
 
 import numpy as np
 import tf_keras
-from absl import logging
 from seqeval import metrics
 
 from xtremedistil import data as data_lib
@@ -38,17 +36,18 @@ class TaggingTask(tasks.Task):
     # === Data ===
 
     def read_labeled(self, options):
-        """Reads train/dev/test and the tag set ('O' first); logs what was skipped."""
-        labels_path = os.path.join(options.task, "labels.tsv") if options.task else ""
-        labels = (data_lib.read_labels(labels_path)
-                  if labels_path and os.path.exists(labels_path) else None)
-        train, skipped = _read_split(options, "train", labels)
-        tags = labels or data_lib.derive_labels(train)
-        if "O" in tags:
-            tags = ["O"] + [t for t in tags if t != "O"]
-        dev, dev_skipped = _read_split(options, "dev", tags)
-        test, test_skipped = _read_split(options, "test", tags)
-        return tasks.Labeled(train, dev, test, tags, skipped + dev_skipped + test_skipped)
+        """Reads train/dev/test and the tag set ('O' first)."""
+        def read_file(path, labels):
+            return data_lib.read_labeled_file(
+                path, data_format=options.data_format, labels=labels,
+                skip_bad_lines=options.skip_bad_lines, encoding=options.encoding,
+                tag_scheme=options.tag_scheme, language=options.language or None)
+
+        def tag_set(given, train):
+            tags = given or data_lib.derive_labels(train)
+            return ["O"] + [t for t in tags if t != "O"] if "O" in tags else tags
+
+        return tasks.read_labeled_splits(options, read_file, tag_set)
 
     def transfer_examples(self, options):
         """A fresh iterator over the transfer sentences (at most --max_transfer)."""
@@ -90,21 +89,6 @@ class TaggingTask(tasks.Task):
     def results_table(self, scores):
         """language | teacher F1 | student F1 | retention (and baseline F1 when present)."""
         return tasks.retention_table(scores, "F1", "f1", "mean_f1")
-
-
-def _read_split(options, split, labels):
-    sentences, skipped = [], 0
-    for path in tasks.split_paths(options, split):
-        loaded = data_lib.read_labeled_file(
-            path, data_format=options.data_format, labels=labels,
-            skip_bad_lines=options.skip_bad_lines, encoding=options.encoding,
-            tag_scheme=options.tag_scheme, language=options.language or None)
-        sentences += loaded.sentences
-        skipped += loaded.skipped
-        if loaded.skipped:
-            logging.warning("%s: skipped %d bad sentences, e.g. %s", path, loaded.skipped,
-                            "; ".join(loaded.skip_reasons[:3]))
-    return sentences, skipped
 
 
 # === Encoding ===
