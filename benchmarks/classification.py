@@ -20,7 +20,7 @@ also trains the baseline: the same student on the labeled data alone.
   python benchmarks/classification.py --quick       # sized for < 10 minutes on 2 cores
   python benchmarks/classification.py               # sized for < 60 minutes on 2 cores
   python benchmarks/classification.py --data_dir=../shared/data/classification/tatoeba-en-es \\
-      --pairwise --transfer=8000    # all the rest would be 40,500 pairs for the teacher to read
+      --pairwise --labeled=2000 --transfer=20000 --modes=stagewise   # pairs, ~50 minutes
   python benchmarks/classification.py --data_dir=data/demo_classification --quick
   python benchmarks/classification.py --sweep_transfer=0,1000,4000,-1   # accuracy vs transfer
 
