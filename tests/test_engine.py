@@ -75,10 +75,39 @@ def _sentences(n):
     return [Sentence(("alice", "met", "bob", "smith"), None, "xx", f"t:{i}") for i in range(n)]
 
 
-def _stored(folder, tokenizer, value, stamp):
+def _store(folder, tokenizer, value, stamp, share=(0, 1), sentences=30):
     task = tasks.get("tagging")
-    return teacher_cache.store_outputs(iter(_sentences(30)), task, tokenizer, 8,
-                                       _fake_distiller(8, value), str(folder), 10, 8, stamp)
+    return teacher_cache.store_outputs(iter(_sentences(sentences)), task, tokenizer, 8,
+                                       _fake_distiller(8, value), str(folder), 10, 8, stamp,
+                                       share=share)
+
+
+def _stored(folder, tokenizer, value, stamp):
+    stored = _store(folder, tokenizer, value, stamp)
+    return stored.train_paths, stored.val_paths
+
+
+def test_workers_compute_and_read_only_their_share_of_the_chunks(tmp_path, tiny_tokenizer):
+    folder = tmp_path / "outputs"
+    # 95 sentences: 10 to validation, 85 in training chunks of 10 (indexes 0..8, the last 5).
+    shares = [_store(folder, tiny_tokenizer, 1.0, {"teacher": "a"}, (k, 2), 95) for k in (0, 1)]
+    names = [[os.path.basename(p) for p in s.train_paths] for s in shares]
+    assert names[0] == [f"train_{i:05d}.npz" for i in (0, 2, 4, 6, 8)]
+    assert names[1] == [f"train_{i:05d}.npz" for i in (1, 3, 5, 7)]
+    assert [s.train_count for s in shares] == [85, 85]
+    assert [s.computed for s in shares] == [45 + 10, 40]  # the second found validation done
+    assert [teacher_cache.count(s.train_paths) for s in shares] == [45, 40]
+    # One machine on the same folder: every chunk is there already.
+    alone = _store(folder, tiny_tokenizer, 1.0, {"teacher": "a"}, (0, 1), 95)
+    assert alone.computed == 0 and len(alone.train_paths) == 9
+    # A worker's share read as exactly `rows` rows (going round again), as many on each worker.
+    table = np.arange(1000, dtype=np.int32)
+    for share in shares:
+        batches = list(teacher_cache.dataset(share.train_paths, "logits", "tokens", 4, table,
+                                             seed=1, epoch=0, rows=48))
+        assert [len(b[0]) for b in batches] == [4] * 12
+    with pytest.raises(ValueError, match="fewer chunks .* than there are workers"):
+        _store(tmp_path / "few", tiny_tokenizer, 1.0, {"teacher": "a"}, (2, 3), 20)
 
 
 def test_stored_outputs_are_recomputed_for_another_teacher(tmp_path, tiny_tokenizer):

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -63,6 +64,30 @@ def is_chief():
     return task_type == "worker" and index == 0 and "chief" not in _tf_config().get("cluster", {})
 
 
+def worker_share(strategy):
+    """(k, N): this process is worker k of the N that run `strategy` (the chief first, then the
+    workers in TF_CONFIG order); (0, 1) on one machine."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 0, 1
+    cluster = _tf_config().get("cluster", {})
+    task_type, index = task()
+    chiefs = len(cluster.get("chief", ()))
+    return (0 if task_type == "chief" else chiefs + index,
+            chiefs + len(cluster.get("worker", ())))
+
+
+def sum_over_workers(strategy, array):
+    """The sum of `array` (float64) over the workers of a multi-worker run; `array` itself on
+    one machine. Every worker must call it (a collective), with an array of the same shape."""
+    array = np.asarray(array, np.float64)
+    if worker_share(strategy)[1] == 1:
+        return array
+    local_replicas = len(strategy.extended.worker_devices)
+    total = tf.function(lambda: strategy.reduce(
+        tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(array)), axis=None))()
+    return total.numpy() / local_replicas  # every local replica added this worker's array
+
+
 def barrier(strategy):
     """Blocks until every worker gets here (a collective all-reduce of one number)."""
     tf.function(lambda: strategy.reduce(
@@ -77,7 +102,8 @@ def worker_model_dir(model_dir, strategy):
     Every worker computes the same things in lock-step, so each needs the same files to read
     (earlier stages, checkpoints to resume from), but only the chief may write the outputs.
     The snapshot is taken before the chief writes anything in this run (the barrier), so all
-    workers resume from the same point. Resuming therefore needs model_dir on a file system
+    workers resume from the same point. It leaves out teacher_outputs/: each worker writes
+    its own share of those to model_dir itself (worker_share), so they survive a restart. Resuming therefore needs model_dir on a file system
     every worker sees; a fresh run does not.
     """
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -92,7 +118,7 @@ def worker_model_dir(model_dir, strategy):
         shutil.rmtree(scratch)
     if os.path.isdir(model_dir):
         shutil.copytree(model_dir, scratch, copy_function=_link_or_copy,
-                        ignore=shutil.ignore_patterns("*.tmp*"))
+                        ignore=shutil.ignore_patterns("*.tmp*", "teacher_outputs"))
     os.makedirs(scratch, exist_ok=True)
     logging.info("worker %s %d: writing to the private folder %s", *task(), scratch)
     barrier(strategy)

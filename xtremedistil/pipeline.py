@@ -5,6 +5,7 @@ pipeline never branches on them. Everything a run writes lives in `model_dir`:
   config.json       the manifest: every option, the labels, the student vocabulary
   teacher/          the fine-tuned teacher (reused when present)
   teacher_outputs/  the teacher outputs the recipe distils, on the transfer set, per chunk
+                    (in a multi-worker run, each worker writes its own share of the chunks)
   student/          weights per stage, progress.json, initial.h5, best.h5
   metrics.json      scores per language, sizes, stage times
 """
@@ -57,9 +58,11 @@ class Teacher:
 
 @dataclasses.dataclass
 class TransferOutputs:
-    train_paths: list
+    train_paths: list  # this worker's share (all of them on one machine)
     val_paths: list
+    train_count: int  # training examples in every worker's share
     seconds: float
+    per_worker: list  # {"worker", "sentences" its teacher ran on in this run, "seconds"}
 
 
 @dataclasses.dataclass
@@ -116,13 +119,12 @@ def load_data(options, task, tokenizer):
     return Data(labeled, transfer_count, encoded)
 
 
-def check_disk_space(options, hf_model, data, fine_tuned):
+def check_disk_space(options, hf_model, data, fine_tuned, folder):
     """Fails unless model_dir has room for what this run still writes: teacher copies (the
-    fine-tuned one and 2 checkpoints, unless reused) and the teacher outputs."""
+    fine-tuned one and 2 checkpoints, unless reused) and the teacher outputs (in `folder`)."""
     teacher_bytes = 0 if fine_tuned else 3 * 4 * students.count_params(hf_model)
     width = hf_model.config.hidden_size + len(data.labeled.labels)
     outputs_bytes = data.transfer_count * options.seq_len * (2 * width + 8)
-    folder = os.path.join(options.model_dir, "teacher_outputs")
     stored = sum(e.stat().st_size for e in os.scandir(folder)) if os.path.isdir(folder) else 0
     needed = teacher_bytes + max(0, outputs_bytes - stored) + 100 * 2**20
     free = shutil.disk_usage(options.model_dir).free
@@ -133,7 +135,7 @@ def check_disk_space(options, hf_model, data, fine_tuned):
                          "another folder.")
 
 
-def prepare_teacher(options, task, data, tokenizer, strategy, outputs):
+def prepare_teacher(options, task, data, tokenizer, strategy, outputs, outputs_folder):
     """The fine-tuned teacher from model_dir, or fine-tuned now and saved there."""
     folder = os.path.join(options.model_dir, "teacher")
     fine_tuned = teacher_lib.is_finetuned(folder)
@@ -143,7 +145,11 @@ def prepare_teacher(options, task, data, tokenizer, strategy, outputs):
                                             task.teacher_class(options.pt_teacher))
         predictor, distiller = teacher_lib.keras_models(hf_model, task, options.teacher_layer,
                                                         outputs)
-    check_disk_space(options, hf_model, data, fine_tuned)
+    if distribute.worker_share(strategy)[1] > 1:
+        # Each worker runs the teacher on its own share, so outside the strategy: its predict
+        # gathers every worker's batch, a collective that needs the same batches on all.
+        _, distiller = teacher_lib.keras_models(hf_model, task, options.teacher_layer, outputs)
+    check_disk_space(options, hf_model, data, fine_tuned, outputs_folder)
     started = time.time()
     if fine_tuned:
         logging.info("teacher: fine-tuned in an earlier run, loaded from %s", folder)
@@ -164,22 +170,36 @@ def prepare_teacher(options, task, data, tokenizer, strategy, outputs):
                    training.weights_fingerprint(hf_model), time.time() - started)
 
 
-def store_teacher_outputs(options, task, teacher, strategy, outputs):
-    """The teacher's `outputs` on the transfer set, computed once per chunk."""
+def store_teacher_outputs(options, task, teacher, strategy, outputs, folder):
+    """The teacher's `outputs` on this worker's share of the transfer set, computed once per
+    chunk into `folder`; per worker, the sentences its teacher ran on and the seconds."""
     started = time.time()
     stamp = {"teacher": teacher.fingerprint, "outputs": list(outputs),
              "teacher_layer": options.teacher_layer, "seq_len": options.seq_len}
+    worker, workers = distribute.worker_share(strategy)
+    who = f"worker {worker} of {workers}: " if workers > 1 else ""
 
     def progress(split, index, count):
-        logging.info("teacher outputs: %s chunk %d (%d examples) written", split, index + 1,
-                     count)
+        logging.info("teacher outputs: %s%s chunk %d (%d examples) written", who, split,
+                     index + 1, count)
 
-    train_paths, val_paths = teacher_cache.store_outputs(
+    stored = teacher_cache.store_outputs(
         task.transfer_examples(options), task, teacher.tokenizer, options.seq_len,
-        teacher.distiller, os.path.join(options.model_dir, "teacher_outputs"),
-        options.distil_chunk_size, options.distil_batch_size * strategy.num_replicas_in_sync,
-        stamp, progress)
-    return TransferOutputs(train_paths, val_paths, time.time() - started)
+        teacher.distiller, folder, options.distil_chunk_size,
+        options.distil_batch_size * strategy.num_replicas_in_sync, stamp, progress,
+        share=(worker, workers),
+        after_stamp_check=(lambda: distribute.barrier(strategy)) if workers > 1 else None)
+    seconds = time.time() - started
+    logging.info("teacher outputs: %s%d examples run through the teacher in %.1f s (%d of "
+                 "the %d training examples in this share)", who, stored.computed, seconds,
+                 teacher_cache.count(stored.train_paths), stored.train_count)
+    table = np.zeros((workers, 2))
+    table[worker] = stored.computed, seconds
+    table = distribute.sum_over_workers(strategy, table)
+    per_worker = [{"worker": k, "sentences": int(n), "seconds": round(float(t), 2)}
+                  for k, (n, t) in enumerate(table)]
+    return TransferOutputs(stored.train_paths, stored.val_paths, stored.train_count, seconds,
+                           per_worker)
 
 
 def build_student(options, task, teacher, data, transfer, strategy, distils_last_layer):
@@ -190,10 +210,14 @@ def build_student(options, task, teacher, data, transfer, strategy, distils_last
         vocab = vocab_lib.StudentVocab.full(teacher_vocab_size, tokenizer.pad_token_id,
                                             tokenizer.unk_token_id)
     else:
-        vocab = vocab_lib.StudentVocab.from_ids(
-            itertools.chain([data.encoded["train"].student_pieces], teacher_cache.read_field(
-                transfer.train_paths + transfer.val_paths, "input_ids")),
-            tokenizer.pad_token_id, tokenizer.unk_token_id, options.student_vocab_size)
+        # Every worker's share of the transfer set counts (each worker holds its own).
+        counts = distribute.sum_over_workers(strategy, vocab_lib.count_ids(
+            teacher_cache.read_field(transfer.train_paths, "input_ids"), teacher_vocab_size))
+        counts += vocab_lib.count_ids(itertools.chain(
+            [data.encoded["train"].student_pieces],
+            teacher_cache.read_field(transfer.val_paths, "input_ids")), teacher_vocab_size)
+        vocab = vocab_lib.StudentVocab.from_counts(
+            counts, tokenizer.pad_token_id, tokenizer.unk_token_id, options.student_vocab_size)
     id_table = vocab.lookup_table(teacher_vocab_size)
     student = students.get(options)
     dims = student_dims(options, task, data, teacher, vocab)
@@ -236,18 +260,14 @@ def distil(options, task, stages, built, model, data, transfer, strategy, folder
     """Runs `stages` on `model` (the student or a baseline of its shape) under `folder`."""
     replicas = strategy.num_replicas_in_sync
     batch = options.distil_batch_size * replicas
-    transfer_count = teacher_cache.count(transfer.train_paths)
 
     def plan(stage):
         objective = stage.objective
         if objective.on_transfer_set:
-            def train(epoch):
-                return teacher_cache.dataset(transfer.train_paths, objective.target,
-                                             objective.mask, batch, built.id_table,
-                                             options.seed, epoch)
-            return _plan(options, train, teacher_cache.dataset(
-                transfer.val_paths, objective.target, objective.mask, batch, built.id_table),
-                transfer_count, batch, options.distil_epochs, "loss")
+            return _plan(options, _transfer_train(options, objective, built, transfer, strategy),
+                         teacher_cache.dataset(transfer.val_paths, objective.target,
+                                               objective.mask, batch, built.id_table),
+                         transfer.train_count, batch, options.distil_epochs, "loss")
         # Stages on labels (--label_stage_sizes, --label_stage_monitor).
         fine_tuning = options.label_stage_sizes == "fine_tuning"
         labels_batch = replicas * (options.ft_batch_size if fine_tuning
@@ -270,6 +290,24 @@ def distil(options, task, stages, built, model, data, transfer, strategy, folder
         announce=phases.start, callbacks=lambda stage, stage_plan: [console.EpochProgress(
             stage.name, stage_plan.epochs)])
     return runner.run_stages(stages, built.student, model, settings)
+
+
+def _transfer_train(options, objective, built, transfer, strategy):
+    """epoch -> the transfer set's training data for `objective`: all of it on one machine; in
+    a multi-worker run each worker's own share (training.WorkerShard), as many steps on every
+    worker as one machine would take over the whole set."""
+    batch = options.distil_batch_size * strategy.num_replicas_in_sync
+    workers = distribute.worker_share(strategy)[1]
+
+    def read(epoch, worker_batch, rows=None):
+        return teacher_cache.dataset(transfer.train_paths, objective.target, objective.mask,
+                                     worker_batch, built.id_table, options.seed, epoch, rows)
+    if workers == 1:
+        return lambda epoch: read(epoch, batch)
+    steps = -(-transfer.train_count // batch)
+    worker_batch = batch // workers  # this worker's rows in a step: its local replicas'
+    return lambda epoch: training.WorkerShard(read(epoch, worker_batch, steps * worker_batch),
+                                              steps, options.distil_batch_size, strategy)
 
 
 def _plan(options, train, validation, examples, batch, epochs, monitor):
@@ -337,18 +375,20 @@ def run(options, given=None):
     options = options.replace(
         pt_teacher_checkpoint=teacher_zoo.resolve_checkpoint(options.pt_teacher_checkpoint))
     strategy = distribute.make_strategy(options.strategy)  # first: multi_worker must precede ops
+    # Every worker writes its share of the teacher outputs here, where a restart finds it.
+    outputs_folder = os.path.join(options.model_dir, "teacher_outputs")
     with distribute.worker_model_dir(options.model_dir, strategy) as model_dir:
         options = options.replace(model_dir=model_dir)
         check_model_dir(options)
         tf_keras.utils.set_random_seed(options.seed)
         tf_keras.mixed_precision.set_global_policy(options.opt_policy)
         try:
-            return _run(options, strategy)
+            return _run(options, strategy, outputs_folder)
         finally:
             tf_keras.mixed_precision.set_global_policy("float32")
 
 
-def _run(options, strategy):
+def _run(options, strategy, outputs_folder):
     started = time.time()
     task = tasks.get(tasks.name_for(options))
     student = students.get(options)
@@ -364,12 +404,12 @@ def _run(options, strategy):
     tokenizer = teacher_lib.load_tokenizer(options.pt_teacher_checkpoint)
     data = load_data(options, task, tokenizer)
     phases.start("teacher", f"{options.pt_teacher_checkpoint}, fine-tuned on the labeled data")
-    teacher = prepare_teacher(options, task, data, tokenizer, strategy, outputs)
+    teacher = prepare_teacher(options, task, data, tokenizer, strategy, outputs, outputs_folder)
     teacher_scores = teacher_test_scores(options, task, teacher, data, batch)
     logging.info("teacher: test %s %.4f", task.metric, teacher_scores[task.metric])
     phases.start("teacher_outputs", f"{', '.join(outputs)} on {data.transfer_count:,} "
                  "transfer examples")
-    transfer = store_teacher_outputs(options, task, teacher, strategy, outputs)
+    transfer = store_teacher_outputs(options, task, teacher, strategy, outputs, outputs_folder)
     phases.start("student", f"building the {options.student} student")
     built = build_student(options, task, teacher, data, transfer, strategy,
                           teacher_lib.is_last_layer(teacher.hf_model, options.teacher_layer))
@@ -392,8 +432,10 @@ def _run(options, strategy):
     student_scores = student_score(task, built.model, built.ids["test"], data, "test", batch)
     params = {"teacher": students.count_params(teacher.hf_model),
               "student": students.count_params(built.model)}
-    truncated = sum(e.truncated for e in data.encoded.values()) + teacher_cache.truncated_count(
-        transfer.train_paths + transfer.val_paths)
+    truncated = (sum(e.truncated for e in data.encoded.values())
+                 + int(distribute.sum_over_workers(
+                     strategy, teacher_cache.truncated_count(transfer.train_paths)))
+                 + teacher_cache.truncated_count(transfer.val_paths))
     metrics = {
         "task": task.name, "student_type": options.student, "recipe": options.recipe,
         "distil_mode": options.distil_mode,
@@ -407,6 +449,7 @@ def _run(options, strategy):
                     "best_val_loss": None}]
                   + [{k: r[k] for k in ("name", "seconds", "best_val_loss", "best_val_accuracy")
                       if k in r} for r in records],
+        "teacher_outputs_per_worker": transfer.per_worker,
         "seconds": round(time.time() - started, 2),
     }
     scores = {"teacher": teacher_scores, "student": student_scores}

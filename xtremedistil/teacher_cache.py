@@ -7,10 +7,14 @@ reads the chunks back as a tf.data pipeline; the teacher never runs twice. One f
   mask_<name> [n, ...] int8 (the task's masks), out_<name> [n, ...] float16 (the teacher
   outputs the recipe needs), truncated.
 Every `val_every`-th example (at most `val_max`) goes to the validation chunk instead.
-`stamp.json` records the teacher's weights fingerprint and what was stored: chunks written by
+In a multi-worker run worker k of N computes and reads only the training chunks whose index is
+k modulo N (its share) and every worker the validation chunk; chunk files keep their index in
+the whole stream, so any number of workers finds what is already done. `stamp.json` records the teacher's weights fingerprint and what was stored: chunks written by
 another teacher (or without an output now needed) are recomputed, never reused.
 """
 
+import dataclasses
+import itertools
 import json
 import os
 
@@ -19,7 +23,6 @@ import tensorflow as tf
 from absl import logging
 
 from xtremedistil import teacher as teacher_lib
-from xtremedistil import training
 
 STAMP = "stamp.json"
 
@@ -46,9 +49,16 @@ def _write_chunk(path, examples, task, tokenizer, seq_len, distiller, batch_size
     outputs = teacher_lib.predict(distiller, encoded, batch_size, np.float16)
     arrays = {f"out_{name}": value for name, value in outputs.items()}
     arrays.update({f"mask_{name}": mask.astype(np.int8) for name, mask in encoded.masks.items()})
-    tmp = path + ".tmp.npz"
+    tmp = _private_temp(path)
     np.savez(tmp, input_ids=encoded.student_pieces, truncated=encoded.truncated, **arrays)
     os.replace(tmp, path)
+
+
+def _private_temp(path):
+    """`a.npz` -> `a.tmp<pid>.npz`: workers sharing a folder write the same files (the
+    validation chunk, the stamp) without clobbering each other's half-written copy."""
+    root, extension = os.path.splitext(path)
+    return f"{root}.tmp{os.getpid()}{extension}"
 
 
 def _covers(previous, stamp):
@@ -73,29 +83,55 @@ def _check_stamp(folder, stamp):
     for name in os.listdir(folder):
         if name.endswith(".npz"):
             os.remove(os.path.join(folder, name))
-    training.write_json_atomically(path, stamp)
+    tmp = _private_temp(path)
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(stamp, f, indent=1)
+    os.replace(tmp, path)
+
+
+@dataclasses.dataclass
+class Stored:
+    train_paths: list  # this worker's share of the training chunks
+    val_paths: list
+    train_count: int  # training examples in every worker's share together
+    computed: int  # examples this worker's teacher ran on in this call (0: all stored before)
 
 
 def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_size, batch_size,
-                  stamp, progress=None):
-    """Writes the chunks not yet on disk; returns (train paths, val paths).
+                  stamp, progress=None, share=(0, 1), after_stamp_check=None):
+    """Writes the chunks of this worker's share not yet on disk; returns a Stored.
 
     stamp: what identifies the outputs (teacher fingerprint, layer, seq_len, output names).
     progress(split, index, count): called after each chunk written.
+    share: (k, N), this worker's share of the training chunks (teacher_cache docstring).
+    after_stamp_check(): called once stale chunks are gone (workers sharing `folder` wait for
+        each other there, so none deletes what another has started writing).
     """
     os.makedirs(folder, exist_ok=True)
     _check_stamp(folder, stamp)
-    paths = {"train": [], "val": []}
+    if after_stamp_check is not None:
+        after_stamp_check()
+    worker, workers = share
+    stored = Stored([], [], 0, 0)
     for split, index, chunk in split_stream(examples, chunk_size):
+        if split == "train":
+            stored.train_count += len(chunk)
+            if index % workers != worker:
+                continue
         path = os.path.join(folder, f"{split}_{index:05d}.npz")
-        paths[split].append(path)
+        (stored.train_paths if split == "train" else stored.val_paths).append(path)
         if not os.path.exists(path):
             _write_chunk(path, chunk, task, tokenizer, seq_len, distiller, batch_size)
+            stored.computed += len(chunk)
             if progress is not None:
                 progress(split, index, len(chunk))
-    if not paths["train"] or not paths["val"]:
+    if not stored.train_count or not stored.val_paths:
         raise ValueError("The transfer set needs at least 2 sentences (--transfer_file).")
-    return paths["train"], paths["val"]
+    if not stored.train_paths:
+        raise ValueError(f"The transfer set makes fewer chunks of --distil_chunk_size="
+                         f"{chunk_size} than there are workers ({workers}): worker {worker} "
+                         "has none. Use a smaller --distil_chunk_size.")
+    return stored
 
 
 def read_field(paths, field):
@@ -114,28 +150,38 @@ def truncated_count(paths):
     return int(sum(read_field(paths, "truncated")))
 
 
-def dataset(paths, target, mask, batch_size, student_id_table, seed=None, epoch=0):
+def dataset(paths, target, mask, batch_size, student_id_table, seed=None, epoch=0, rows=None):
     """(student_ids, teacher output `target`, mask `mask`) batches, read chunk by chunk.
 
     With a seed, chunks and rows are shuffled in an order that depends on (seed, epoch) alone.
     `student_id_table` maps teacher piece ids to student ids (students.vocab.StudentVocab).
+    rows: exactly this many rows, going through the chunks again (in a new order) as often as
+    needed: a worker's share in a multi-worker run, where every worker takes as many steps.
     """
     with np.load(paths[0]) as first:
         seq_len = first["input_ids"].shape[1]
         target_shape = first[f"out_{target}"].shape[1:]
         mask_shape = first[f"mask_{mask}"].shape[1:]
 
-    def generate():
-        rng = None if seed is None else np.random.default_rng([seed, epoch])
+    def one_pass(rng):
         order = rng.permutation(len(paths)) if rng is not None else range(len(paths))
         for index in order:
             with np.load(paths[index]) as chunk:
                 ids = student_id_table[chunk["input_ids"]]
                 weights = chunk[f"mask_{mask}"].astype(np.float32)
                 values = chunk[f"out_{target}"]
-            rows = rng.permutation(len(ids)) if rng is not None else range(len(ids))
-            for row in rows:
+            for row in rng.permutation(len(ids)) if rng is not None else range(len(ids)):
                 yield ids[row], values[row].astype(np.float32), weights[row]
+
+    def rng(repeat):
+        return None if seed is None else np.random.default_rng(
+            [seed, epoch] + ([repeat] if repeat else []))
+
+    def generate():
+        if rows is None:
+            return one_pass(rng(0))
+        passes = itertools.chain.from_iterable(one_pass(rng(r)) for r in itertools.count())
+        return itertools.islice(passes, rows)
 
     signature = (tf.TensorSpec((seq_len,), tf.int32),
                  tf.TensorSpec(target_shape, tf.float32),

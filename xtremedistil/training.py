@@ -6,6 +6,7 @@ the batch and the early-stopping state (`<name>.state.json`, by rename), so a ru
 moment resumes from the last checkpoint with the optimizer's moments and step count.
 """
 
+import dataclasses
 import glob
 import hashlib
 import json
@@ -182,14 +183,32 @@ class Checkpointer(tf_keras.callbacks.Callback):
         _remove_checkpoint_files(self.folder, self.name, keep=os.path.basename(prefix))
 
 
+@dataclasses.dataclass
+class WorkerShard:
+    """One epoch of a multi-worker run in which each worker reads only its own share of the
+    data: `dataset` has `steps` elements, as many on every worker (so none waits for another in
+    a collective), each this worker's part of a step (per_replica_batch rows per local replica).
+    Keras gets it per replica as it is: no auto-sharding, no re-batching."""
+    dataset: tf.data.Dataset
+    steps: int
+    per_replica_batch: int
+    strategy: tf.distribute.Strategy
+
+    def fit_input(self, steps_done):
+        """(what model.fit reads, steps) for the rest of the epoch after `steps_done` steps."""
+        rest = self.dataset.skip(steps_done).unbatch().batch(self.per_replica_batch)
+        return (self.strategy.distribute_datasets_from_function(lambda _: rest),
+                self.steps - steps_done)
+
+
 def fit_resumable(model, folder, name, keep_best, epochs, train_data, validation_data,
                   checkpoint_steps=0, verbose=0, extra_callbacks=()):
     """model.fit with early stopping and checkpoints (every epoch, and every `checkpoint_steps`
     batches when > 0), resuming from the last one under `name`.
 
-    train_data(epoch) gives the dataset of one epoch, its order a function of the seed and the
-    epoch alone, so a run resumed mid-epoch trains on exactly the batches the killed run had
-    left, and later epochs see what an uninterrupted run would.
+    train_data(epoch) gives the dataset of one epoch (or a WorkerShard), its order a function of
+    the seed and the epoch alone, so a run resumed mid-epoch trains on exactly the batches the
+    killed run had left, and later epochs see what an uninterrupted run would.
     """
     state = _load_state(model, folder, name, keep_best)
     checkpointer = Checkpointer(keep_best, folder, name, checkpoint_steps, state)
@@ -199,12 +218,15 @@ def fit_resumable(model, folder, name, keep_best, epochs, train_data, validation
     if state and state["stopped"]:
         epoch = epochs
     while epoch < epochs and not keep_best.non_finite:
-        data = train_data(epoch)
-        if batches_done:
-            data, batches_done = data.skip(batches_done), 0  # finish the interrupted epoch
+        data, steps = train_data(epoch), None
+        if isinstance(data, WorkerShard):
+            data, steps = data.fit_input(batches_done)
+        elif batches_done:
+            data = data.skip(batches_done)  # finish the interrupted epoch
+        batches_done = 0
         # One fit call per epoch: each epoch gets its own dataset.
-        model.fit(data, epochs=epoch + 1, initial_epoch=epoch, validation_data=validation_data,
-                  callbacks=callbacks, verbose=verbose)
+        model.fit(data, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps,
+                  validation_data=validation_data, callbacks=callbacks, verbose=verbose)
         epoch += 1
         if model.stop_training:
             break

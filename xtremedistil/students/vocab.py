@@ -27,15 +27,17 @@ class StudentVocab:
     def from_ids(cls, id_arrays, pad_id, unk_id, max_size=0):
         """From teacher piece ids seen in training data, given as arrays (streamed is fine):
         the pieces seen most often first, at most `max_size` pieces in all (0: every piece)."""
-        counts = {}
-        for ids in id_arrays:
-            pieces, n = np.unique(ids, return_counts=True)
-            for piece, count in zip(pieces.tolist(), n.tolist()):
-                counts[piece] = counts.get(piece, 0) + count
-        kept = sorted(set(counts) - {pad_id, unk_id}, key=lambda p: (-counts[p], p))
+        return cls.from_counts(count_ids(id_arrays), pad_id, unk_id, max_size)
+
+    @classmethod
+    def from_counts(cls, counts, pad_id, unk_id, max_size=0):
+        """From counts[piece]: the pieces counted most often first (ties: lower id first)."""
+        seen = np.flatnonzero(counts)
+        kept = seen[np.lexsort((seen, -counts[seen]))]
+        kept = kept[(kept != pad_id) & (kept != unk_id)]
         if max_size:
             kept = kept[:max(0, max_size - 2)]
-        return cls(np.asarray([pad_id, unk_id] + kept, np.int32))
+        return cls(np.concatenate([[pad_id, unk_id], kept]).astype(np.int32))
 
     def __len__(self):
         return len(self.teacher_ids)
@@ -48,6 +50,18 @@ class StudentVocab:
 
     def to_student_ids(self, teacher_input_ids, teacher_vocab_size):
         return self.lookup_table(teacher_vocab_size)[teacher_input_ids]
+
+
+def count_ids(id_arrays, size=0):
+    """counts[piece] of the teacher piece ids in `id_arrays` (streamed is fine), at least
+    `size` long."""
+    counts = np.zeros(size, np.int64)
+    for ids in id_arrays:
+        found = np.bincount(np.asarray(ids).ravel())
+        if len(found) > len(counts):
+            counts = np.pad(counts, (0, len(found) - len(counts)))
+        counts[:len(found)] += found
+    return counts
 
 
 def factorise_embeddings(teacher_embeddings, teacher_ids, word_emb_dim, rescale=True):
