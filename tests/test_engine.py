@@ -46,7 +46,7 @@ def test_a_registered_student_runs_end_to_end(trained_run, tmp_path):
     trained, _ = trained_run
     # The same task and teacher: the fine-tuned teacher and its outputs are reused.
     config = tiny_config(os.path.dirname(trained.model_dir), model_dir=str(tmp_path / "model"),
-                         student="lstm", baseline=False)
+                         student="lstm", baseline=False, distil_epochs=2, strategy="default")
     for folder in ("teacher", "teacher_outputs"):
         shutil.copytree(os.path.join(trained.model_dir, folder),
                         os.path.join(config.model_dir, folder))

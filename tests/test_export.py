@@ -192,8 +192,9 @@ def test_non_wordpiece_teacher_is_refused(tmp_path):
 
 def test_non_wordpiece_teacher_exports_tflite_with_its_tokenizer(tmp_path):
     teacher = synthetic.write_tiny_roberta(tmp_path / "tiny_roberta")
+    # The export is under test, not the recipe: soft (2 stages) on one device is enough.
     config = tiny_config(tmp_path, pt_teacher_checkpoint=str(teacher), ft_epochs=2,
-                         distil_epochs=1, baseline=False)
+                         distil_epochs=1, baseline=False, distil_mode="soft", strategy="default")
     pipeline.run(config)
     paths = export.export_all(config.model_dir)
     assert paths["saved_model"] is None  # its tokenizer cannot run in the graph
