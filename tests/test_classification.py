@@ -5,6 +5,8 @@ input names file and line."""
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from xtremedistil.data import DataError, TextExample
 from xtremedistil.students import bilstm
 from xtremedistil.synthetic import write_classification_task
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = ("stagewise", "hard", "soft")
 # The stage after which the student has learnt from the teacher alone, before any label.
 TRANSFER_ONLY_STAGE = {"stagewise": "logits_4", "hard": "teacher_labels",
@@ -34,18 +37,50 @@ def classification_config(tmp, pairwise, mode, **overrides):
                        **overrides)
 
 
+# Runs a list of Options (as dicts) in order, in a process of its own.
+RUN_IN_ORDER = """
+import json, os, shutil, sys
+from xtremedistil import options, pipeline
+for values, teacher in json.loads(sys.stdin.read()):
+    if teacher:
+        shutil.copytree(teacher, os.path.join(values["model_dir"], "teacher"))
+    pipeline.run(options.Options.from_dict(values))
+"""
+
+
 @pytest.fixture(scope="module")
 def mode_runs(tmp_path_factory):
     """{(task name, mode): (config, metrics)}: one teacher per task, fine-tuned by the
-    stagewise run and copied to the others."""
-    runs = {}
+    stagewise run and copied to the others. The pair runs go in a subprocess while the
+    sentence runs train here (tiny runs leave the second core mostly idle)."""
+    plans = {}
     for pairwise in (False, True):
         tmp = tmp_path_factory.mktemp("pairs" if pairwise else "sentences")
-        for mode in MODES:
-            config = classification_config(tmp, pairwise, mode)
-            if mode != "stagewise":
-                shutil.copytree(tmp / "stagewise" / "teacher", tmp / mode / "teacher")
-            runs[tasks.name_for(config), mode] = config, pipeline.run(config)
+        plans[pairwise] = [(classification_config(tmp, pairwise, mode),
+                            None if mode == "stagewise" else str(tmp / "stagewise" / "teacher"))
+                           for mode in MODES]
+    log = tmp_path_factory.mktemp("logs") / "pairs.log"
+    with open(log, "w", encoding="utf-8") as log_file:
+        pairs = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, "-c", RUN_IN_ORDER], cwd=ROOT, stdin=subprocess.PIPE,
+            stdout=log_file, stderr=subprocess.STDOUT, text=True)
+        pairs.stdin.write(json.dumps([(c.to_dict(), t) for c, t in plans[True]]))
+        pairs.stdin.close()
+        try:
+            runs = {}
+            for config, teacher in plans[False]:
+                if teacher:
+                    shutil.copytree(teacher, os.path.join(config.model_dir, "teacher"))
+                runs[tasks.name_for(config), config.distil_mode] = config, pipeline.run(config)
+            pairs.wait(timeout=900)
+        finally:
+            if pairs.poll() is None:
+                pairs.kill()
+                pairs.wait()
+    assert pairs.returncode == 0, log.read_text(encoding="utf-8")[-5000:]
+    for config, _ in plans[True]:
+        with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as f:
+            runs[tasks.name_for(config), config.distil_mode] = config, json.load(f)
     return runs
 
 

@@ -156,8 +156,8 @@ def test_sigkill_mid_stage_then_resume_completes(tmp_path):
     # Short training: this test checks resuming, not quality.
     # Checkpoints every 3 batches: the kill lands mid-epoch.
     config = tiny_config(tmp_path, baseline=False, ft_epochs=2, distil_epochs=2, patience=2,
-                         checkpoint_steps=3)
-    command = [sys.executable, "run_xtreme_distil.py", *script_flags(config), "--cpu_devices=2"]
+                         checkpoint_steps=3, strategy="default")
+    command = [sys.executable, "run_xtreme_distil.py", *script_flags(config)]
     log = open(tmp_path / "first.log", "w", encoding="utf-8")  # pylint: disable=consider-using-with
     process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     student = os.path.join(config.model_dir, "student")
