@@ -40,19 +40,23 @@ flags.DEFINE_string("export_name", "student",
                     "--model_dir/export/saved_model/<export_name>/<export_version>.")
 flags.DEFINE_integer("export_version", 1, "SavedModel version folder (TF Serving version).")
 flags.DEFINE_string("input", "",
-                    "--mode=predict: text file to tag, one sentence a line, tokens separated by "
-                    "whitespace; empty lines give empty sentences. Classification runs: one "
+                    "--mode=predict: text file to tag ('-': standard input), one raw sentence "
+                    "a line, split into words as the teacher's basic tokenizer splits "
+                    "(punctuation and CJK characters are words of their own); empty lines give "
+                    "empty sentences; a line that does not decode stops the run before "
+                    "anything is written (--skip_bad_lines: an empty result). Classification runs: one "
                     "raw text a line (pair runs: 'text_a<TAB>text_b'); blank lines are "
                     "skipped, a line with another number of fields stops with file:line.")
 flags.DEFINE_string("output", "", "--mode=predict: file to write the predictions to.")
-flags.DEFINE_enum("output_format", "auto", ["auto", "conll", "tsv", "jsonl"],
+flags.DEFINE_enum("output_format", "auto", ["auto", "conll", "tsv", "jsonl", "spans"],
                   "--mode=predict: 'conll' (NER) writes 'token<TAB>tag' lines with a blank "
                   "line after every sentence; 'tsv' (classification) one "
                   "'text<TAB>label<TAB>probability' line per non-blank input line (pairs: "
                   "'text_a<TAB>text_b<TAB>label<TAB>probability'); 'jsonl' one object a line "
                   "(NER {tokens, tags, probabilities}; classification {line, text, (text_b,) "
-                  "label, probability, probabilities}); 'auto' conll for NER, tsv for "
-                  "classification.")
+                  "label, probability, probabilities}); 'spans' (NER) one {text, entities: "
+                  "[{text, type, start, end, score}]} object a line, start/end in Unicode "
+                  "characters of the line; 'auto' conll for NER, tsv for classification.")
 flags.DEFINE_integer("predict_batch_size", 256, "--mode=predict: sentences per model call.")
 
 
@@ -62,7 +66,7 @@ def validate_flags():
         options_lib.from_flags(FLAGS).validate()
     if FLAGS.mode == "predict" and not (FLAGS.input and FLAGS.output):
         raise ValueError("--mode=predict needs --input (a text file) and --output.")
-    if FLAGS.mode == "predict" and not os.path.exists(FLAGS.input):
+    if FLAGS.mode == "predict" and FLAGS.input != "-" and not os.path.exists(FLAGS.input):
         raise ValueError(f"--input={FLAGS.input} does not exist.")
     if FLAGS.export_version < 1 or FLAGS.predict_batch_size < 1:
         raise ValueError("--export_version and --predict_batch_size must be positive.")
@@ -81,7 +85,8 @@ def main(argv):
         from xtremedistil import predict  # pylint: disable=import-outside-toplevel
         count = predict.predict_file(FLAGS.model_dir, FLAGS.input, FLAGS.output,
                                      FLAGS.output_format, FLAGS.export_name,
-                                     FLAGS.predict_batch_size, FLAGS.encoding)
+                                     FLAGS.predict_batch_size, FLAGS.encoding,
+                                     FLAGS.skip_bad_lines)
         logging.info("predict: %d predictions written to %s", count, FLAGS.output)
         return
     from xtremedistil import pipeline  # pylint: disable=import-outside-toplevel

@@ -1,5 +1,6 @@
 """Export: the SavedModel (in-graph tokenisation, TF Serving files), TFLite, and predict mode."""
 
+import itertools
 import json
 import os
 import subprocess
@@ -10,9 +11,9 @@ import pytest
 import tensorflow as tf
 import transformers
 
-from tests.conftest import tiny_config
+from tests.conftest import SHARED_DATA, tiny_config
 from xtremedistil import data as data_lib
-from xtremedistil import export, pipeline, predict, students, synthetic
+from xtremedistil import export, pipeline, predict, students, synthetic, words
 from xtremedistil import teacher as teacher_lib
 from xtremedistil.data import Sentence
 from xtremedistil.export import tflite, wordpiece
@@ -299,8 +300,11 @@ def test_predict_writes_conll_and_jsonl_one_entry_per_line(exported, loaded, tmp
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     records = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
-    assert [r["tokens"] for r in records] == [line.split() for line in lines]
-    served = loaded.signatures["serving_default"](sentences=tf.constant(lines))
+    assert [r["tokens"] for r in records] == [["alice", "met", "bob", "smith", "in", "paris"],
+                                              [], ["the", "acme", "people"],
+                                              ["Привет", "東", "京"]]  # CJK: a word each
+    served = loaded.signatures["serving_default"](
+        sentences=tf.constant([" ".join(r["tokens"]) for r in records]))
     for row, record in enumerate(records):
         count = len(record["tokens"])
         assert record["tags"] == [t.decode() for t in served["tags"].numpy()[row, :count]]
@@ -318,6 +322,90 @@ def test_predict_writes_conll_and_jsonl_one_entry_per_line(exported, loaded, tmp
     assert current == [] and len(sentences) == len(lines)
     for pairs, record in zip(sentences, records):
         assert pairs == [list(p) for p in zip(record["tokens"], record["tags"])]
+
+
+def test_words_split_like_bert_with_offsets_into_the_input():
+    text = '"Hello," said Angela Merkel in Washington, D.C. 東京 café 🥰x\u0301!'
+    split = words.split_words(text)
+    assert [w.text for w in split] == [
+        '"', "Hello", ",", '"', "said", "Angela", "Merkel", "in", "Washington", ",", "D", ".",
+        "C", ".", "東", "京", "café", "🥰x\u0301", "!"]
+    assert all(text[w.start:w.end] == w.text for w in split)
+    tags = ["O"] * len(split)
+    tags[5:7] = ["B-PER", "I-PER"]
+    tags[8] = "B-LOC"
+    tags[10:14] = ["B-LOC", "I-LOC", "I-LOC", "I-LOC"]
+    scores = [1.0] * len(split)
+    scores[6] = 0.5
+    spans = words.entity_spans(text, split, tags, scores)
+    assert [(e["text"], e["type"], e["score"]) for e in spans] == [
+        ("Angela Merkel", "PER", 0.75), ("Washington", "LOC", 1.0), ("D.C.", "LOC", 1.0)]
+    assert all(text[e["start"]:e["end"]] == e["text"] for e in spans)
+
+
+def run_predict(manifest, source, output, *extra, stdin=None):
+    return subprocess.run(
+        [sys.executable, "run_xtreme_distil.py", "--mode=predict",
+         f"--model_dir={manifest.model_dir}", f"--input={source}", f"--output={output}",
+         *extra], cwd=ROOT, capture_output=True, timeout=300, check=False, input=stdin)
+
+
+def test_predict_spans_index_the_input_and_bad_lines_lose_nothing(exported, tmp_path):
+    manifest, _ = exported
+    good = ["alice met bob smith in paris.", "", "「alice」 met, bob: smith!",
+            " ".join(["paris"] * 40)]  # longer than seq_len: the rest is O
+    source = tmp_path / "input.txt"
+    source.write_bytes("\n".join(good[:2]).encode() + b"\n\xff\xfe broken bytes\n"
+                       + "\n".join(good[2:]).encode() + b"\n")
+    spans = tmp_path / "spans.jsonl"
+    result = run_predict(manifest, source, spans, "--output_format=spans")
+    assert result.returncode != 0 and f"{source}:3: cannot decode byte 0xff" in result.stderr.decode()
+    assert not spans.exists()  # stopped before writing anything
+    result = run_predict(manifest, source, spans, "--output_format=spans", "--skip_bad_lines")
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    assert "1 not UTF-8, written as empty results" in result.stderr.decode()
+    records = [json.loads(line) for line in spans.read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in records] == good[:2] + [""] + good[2:]
+    assert records[2]["entities"] == []
+    found = [e for r in records for e in r["entities"]]
+    assert found, "the student finds entities in the task's own words"
+    for record in records:
+        for entity in record["entities"]:
+            assert record["text"][entity["start"]:entity["end"]] == entity["text"]
+            assert entity["type"] in {"PER", "LOC", "ORG"} and 0 < entity["score"] <= 1
+    # Standard input gives the same.
+    again = tmp_path / "stdin.jsonl"
+    result = run_predict(manifest, "-", again, "--output_format=spans", "--skip_bad_lines",
+                         stdin=source.read_bytes())
+    assert result.returncode == 0 and again.read_text(encoding="utf-8") == spans.read_text(
+        encoding="utf-8")
+
+
+def panx_sentences(count):
+    """`count` raw sentences taken in turn from every PAN-X test file (every script)."""
+    files = sorted((SHARED_DATA / "panx").glob("test-*.tsv"))
+    per_file = []
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        per_file.append([" ".join(line.split("\t")[0] for line in block.splitlines())
+                         for block in text.split("\n\n") if block.strip()])
+    mixed = [s for row in itertools.zip_longest(*per_file) for s in row if s is not None]
+    return mixed[:count]
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "panx").is_dir(), reason="../shared/data/panx absent")
+def test_predict_spans_on_ten_thousand_lines_of_every_script(exported, tmp_path):
+    manifest, _ = exported
+    lines = panx_sentences(10000)
+    assert len(lines) == 10000
+    source, output = tmp_path / "mixed.txt", tmp_path / "mixed.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert predict.predict_file(manifest.model_dir, str(source), str(output), "spans") == 10000
+    records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in records] == lines
+    for record in records:
+        for entity in record["entities"]:
+            assert record["text"][entity["start"]:entity["end"]] == entity["text"]
 
 
 # === The real MiniLM vocabulary: the installed default teacher's tokenizer files ===

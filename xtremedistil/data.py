@@ -7,9 +7,11 @@ ASCII-compatible encoding (utf-8, latin-1, cp1252, ...).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import dataclasses
 import os
 import re
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -65,7 +67,7 @@ class LoadedFile:
 def read_labels(path: PathLike, encoding: str = "utf-8") -> list[str]:
     """Tags of a label file, one a line, in file order; blank lines are ignored."""
     first_lines: dict[str, int] = {}
-    for number, text in _read_lines(path, encoding):
+    for number, text in read_text_lines(path, encoding):
         label = text.strip()
         if label in first_lines:
             first = first_lines[label]
@@ -112,7 +114,7 @@ def read_xtremedistil_tsv(
     _check_tag_scheme(tag_scheme)
     allowed = _allowed_tags(labels)
     loaded = LoadedFile([], 0)
-    for number, text in _read_lines(path, encoding):
+    for number, text in read_text_lines(path, encoding):
         if not text.strip(" \t"):
             continue
         try:
@@ -161,7 +163,7 @@ def iter_transfer_file(path: PathLike, encoding: str = "utf-8", language: str | 
         for block in _column_blocks(path, encoding):
             yield Sentence(tuple(fields[0] for _, fields in block), None, language, f"{path}:{block[0][0]}")
     else:
-        for number, text in _read_lines(path, encoding):
+        for number, text in read_text_lines(path, encoding):
             if words := text.partition("\t")[0].strip(" \t"):
                 yield Sentence(tuple(_FIELD_SEPARATOR.split(words)), None, language, f"{path}:{number}")
 
@@ -185,7 +187,7 @@ def read_text_file(
     allowed = _allowed_tags(labels)
     language = language or language_from_filename(path)
     loaded = LoadedFile([], 0)
-    for number, line in _read_lines(path, encoding):
+    for number, line in read_text_lines(path, encoding):
         if not line.strip(" \t"):
             continue
         where = f"{path}:{number}"
@@ -210,7 +212,7 @@ def iter_text_transfer_file(
     """Unlabeled texts one at a time: 'text' a line ('text_a<TAB>text_b' when pairwise); blank
     lines are skipped, a line with another number of fields is a DataError."""
     language = language or language_from_filename(path) or DEFAULT_LANGUAGE
-    for number, line in _read_lines(path, encoding):
+    for number, line in read_text_lines(path, encoding):
         if line.strip(" \t"):
             texts = _text_fields(line, 2 if pairwise else 1, f"{path}:{number}", labeled=False)
             yield TextExample(texts[0], texts[1] if pairwise else None, None, language, f"{path}:{number}")
@@ -290,18 +292,24 @@ def derive_labels(sentences: Iterable[Sentence]) -> list[str]:
     return sorted(tags, key=lambda tag: (tag != "O", tag))
 
 
-def _read_lines(path: PathLike, encoding: str) -> Iterator[tuple[int, str]]:
-    """(line number, text without line ending) for each line; undecodable bytes raise DataError."""
+def read_text_lines(path: PathLike, encoding: str,
+                    skip_bad_lines: bool = False) -> Iterator[tuple[int, str | None]]:
+    """(line number, text without line ending) for each line of a file ('-': standard input);
+    undecodable bytes raise DataError, or with skip_bad_lines give the text None."""
     try:
         codecs.lookup(encoding)
     except LookupError:
         raise DataError(f"{path}: unknown encoding {encoding!r}") from None
     file_offset = 0
-    with open(path, "rb") as handle:
+    with (contextlib.nullcontext(sys.stdin.buffer) if path == "-" else open(path, "rb")) as handle:
         for number, raw in enumerate(handle, 1):
             try:
                 text = raw.decode(encoding)
             except UnicodeDecodeError as error:
+                if skip_bad_lines:
+                    file_offset += len(raw)
+                    yield number, None
+                    continue
                 raise DataError(
                     f"{path}:{number}: cannot decode byte 0x{raw[error.start]:02x} as {encoding} "
                     f"(byte offset {error.start} in the line, {file_offset + error.start} in the file); "
@@ -335,7 +343,7 @@ def _looks_like_column_line(line: bytes) -> bool:
 def _column_blocks(path: PathLike, encoding: str) -> Iterator[list[tuple[int, list[str]]]]:
     """Each sentence of a column file as (line number, fields) pairs; blank and -DOCSTART- lines end one."""
     block: list[tuple[int, list[str]]] = []
-    for number, text in _read_lines(path, encoding):
+    for number, text in read_text_lines(path, encoding):
         fields = _FIELD_SEPARATOR.split(text.strip(" \t"))
         if fields[0] and fields[0] != DOCSTART:
             block.append((number, fields))

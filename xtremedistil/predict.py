@@ -1,9 +1,14 @@
 """Tagging or classifying raw text with the exported SavedModel.
 
-NER (tagging): one sentence a line, whitespace tokens. Output formats:
+NER (tagging): one raw sentence a line, split into words as the teacher's basic tokenizer
+splits (words.split_words: "Paris." is "Paris" and "."). A line that does not decode stops the
+run with 'file:line: cannot decode byte ...' before anything is written, or with
+skip_bad_lines gives an empty result (counted). Output formats:
   conll  'token<TAB>tag' lines; every sentence, empty ones too, ends with one blank line, so
          an empty input line gives a lone blank line and sentence n ends at blank line n.
   jsonl  one {"tokens": [...], "tags": [...], "probabilities": [...]} object a line.
+  spans  one {"text": line, "entities": [{"text", "type", "start", "end", "score"}]} object a
+         line; start/end count Unicode characters of the line, text[start:end] is the entity.
 
 Classification: one text a line (pairs: 'text_a<TAB>text_b'); blank lines are skipped, a line
 with another number of fields or an empty text stops with 'file:line: fault'. Output formats:
@@ -16,17 +21,20 @@ with another number of fields or an empty text stops with 'file:line: fault'. Ou
 
 import json
 import os
+import time
 
 import tensorflow as tf
+from absl import logging
 
 from xtremedistil import data as data_lib
 from xtremedistil import export
 from xtremedistil import tasks
+from xtremedistil import words as words_lib
 from xtremedistil.manifest import Manifest
 
-OUTPUT_FORMATS = ("auto", "conll", "tsv", "jsonl")
+OUTPUT_FORMATS = ("auto", "conll", "tsv", "jsonl", "spans")
 # Output formats of what the student predicts (students.Dims.output); the first is 'auto'.
-TASK_FORMATS = {"tokens": ("conll", "jsonl"), "sentence": ("tsv", "jsonl"),
+TASK_FORMATS = {"tokens": ("conll", "jsonl", "spans"), "sentence": ("tsv", "jsonl"),
                 "pair": ("tsv", "jsonl")}
 
 
@@ -54,30 +62,45 @@ def load_tagger(model_dir, name="student"):
     return tf.saved_model.load(path).signatures[export.SERVING_SIGNATURE]
 
 
-def tag_lines(tagger, lines, batch_size=256):
-    """[(tokens, tags, probabilities)] for each line, in order; empty lines give empty lists."""
+def tag_lines(tagger, lines, batch_size=256, progress=None):
+    """[(words, tags, probabilities)] for each raw line, in order (words: words.Word, split as
+    split_words does); empty lines, and None (a skipped line), give empty lists.
+    progress(done): called after each batch."""
     results = []
     for start in range(0, len(lines), batch_size):
-        outputs = tagger(sentences=tf.constant(lines[start:start + batch_size]))
-        words, tags = outputs["words"].numpy(), outputs["tags"].numpy()
-        probabilities = outputs["probabilities"].numpy()
-        for i, count in enumerate(outputs["num_words"].numpy()):
-            results.append(([w.decode("utf-8") for w in words[i, :count]],
-                            [t.decode("utf-8") for t in tags[i, :count]],
+        batch = [words_lib.split_words(line or "") for line in lines[start:start + batch_size]]
+        outputs = tagger(sentences=tf.constant([" ".join(w.text for w in words)
+                                                for words in batch]))
+        tags, probabilities = outputs["tags"].numpy(), outputs["probabilities"].numpy()
+        for i, (words, count) in enumerate(zip(batch, outputs["num_words"].numpy())):
+            if count != len(words):  # the graph splits the joined words at spaces alone
+                raise RuntimeError(f"line {start + i + 1}: the SavedModel found {count} words "
+                                   f"in {len(words)}: {[w.text for w in words]!r}")
+            results.append((words, [t.decode("utf-8") for t in tags[i, :count]],
                             [round(float(p), 6) for p in probabilities[i, :count]]))
+        if progress is not None:
+            progress(start + len(batch))
     return results
 
 
-def format_conll(results):
-    blocks = ["".join(f"{token}\t{tag}\n" for token, tag, _ in zip(*result)) + "\n"
+def format_conll(lines, results):
+    blocks = ["".join(f"{word.text}\t{tag}\n" for word, tag, _ in zip(*result)) + "\n"
               for result in results]
     return "".join(blocks)
 
 
-def format_jsonl(results):
-    return "".join(json.dumps({"tokens": tokens, "tags": tags, "probabilities": probabilities},
-                              ensure_ascii=False) + "\n"
-                   for tokens, tags, probabilities in results)
+def format_jsonl(lines, results):
+    return "".join(json.dumps({"tokens": [w.text for w in words], "tags": tags,
+                               "probabilities": probabilities}, ensure_ascii=False) + "\n"
+                   for words, tags, probabilities in results)
+
+
+def format_spans(lines, results):
+    return "".join(json.dumps({"text": line or "", "entities": words_lib.entity_spans(
+        line or "", *result)}, ensure_ascii=False) + "\n" for line, result in zip(lines, results))
+
+
+TAGGING_FORMATS = {"conll": format_conll, "jsonl": format_jsonl, "spans": format_spans}
 
 
 def classify_examples(classifier, examples, pairwise, batch_size=256):
@@ -126,27 +149,37 @@ def format_classification_jsonl(examples, results):
 
 
 def read_lines(path, encoding="utf-8"):
-    """The '\\n'-separated lines of a text file ('\\r\\n' too); a final newline adds no line.
+    """The lines of a text file, without line endings (only '\\n' ends a line)."""
+    return [text for _, text in data_lib.read_text_lines(path, encoding)]
 
-    Only newlines end a line: other characters str.splitlines() breaks at (form feed,
-    U+2028, ...) stay inside the sentence.
-    """
-    with open(path, encoding=encoding, newline="") as f:
-        text = f.read()
-    if not text:
-        return []
-    lines = text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+class _Progress:
+    """A line on stderr about every `every` seconds: lines done, lines a second."""
+
+    def __init__(self, total, every=10.0):
+        self.total, self.every = total, every
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, done):
+        now = time.monotonic()
+        if now - self.last >= self.every and done < self.total:
+            self.last = now
+            logging.info("predict: %d of %d lines (%.0f lines/s)", done, self.total,
+                         done / (now - self.started))
+
+    def rate(self, done):
+        return done / max(time.monotonic() - self.started, 1e-9)
 
 
 def predict_file(model_dir, input_path, output_path, output_format="auto", name="student",
-                 batch_size=256, encoding="utf-8"):
-    """Tags (NER) or classifies every line of input_path and writes output_path; returns the
-    number of sentences (classification: of texts or pairs, blank lines skipped)."""
+                 batch_size=256, encoding="utf-8", skip_bad_lines=False):
+    """Tags (NER) or classifies every line of input_path ('-': standard input) and writes
+    output_path; returns the number of sentences (classification: of texts or pairs, blank
+    lines skipped). Logs progress on long files, and the throughput at the end."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"--output_format={output_format}: expected one of "
                          f"{', '.join(OUTPUT_FORMATS)}.")
-    if not os.path.exists(input_path):
+    if input_path != "-" and not os.path.exists(input_path):
         raise ValueError(f"--input={input_path} does not exist.")
     task = Manifest.read(model_dir, require_trained=False).task
     student_output = tasks.get(task).student_output
@@ -157,9 +190,16 @@ def predict_file(model_dir, input_path, output_path, output_format="auto", name=
         raise ValueError(f"--output_format={output_format}: the {task} task of "
                          f"--model_dir={model_dir} writes {' or '.join(formats)}.")
     if student_output == "tokens":
-        lines = read_lines(input_path, encoding)
-        results = tag_lines(load_tagger(model_dir, name), lines, batch_size)
-        text = format_conll(results) if output_format == "conll" else format_jsonl(results)
+        lines = [text for _, text in data_lib.read_text_lines(input_path, encoding,
+                                                              skip_bad_lines)]
+        progress = _Progress(len(lines))
+        results = tag_lines(load_tagger(model_dir, name), lines, batch_size, progress)
+        text = TAGGING_FORMATS[output_format](lines, results)
+        skipped = lines.count(None)
+        logging.info("predict: %d lines tagged (%.0f lines/s)%s", len(lines),
+                     progress.rate(len(lines)),
+                     f"; {skipped} not {encoding.upper()}, written as empty results"
+                     if skipped else "")
     else:
         pairwise = student_output == "pair"
         examples = read_texts(input_path, pairwise, encoding)  # the whole file checked first
