@@ -12,6 +12,12 @@ def hidden_mse(teacher_hidden, student_hidden):
                                     - student_hidden), axis=-1)
 
 
+def layers_mse(teacher_layers, student_layers):
+    """Multi-layer representation loss: mean squared error over the mapped layers [B, L, ...]
+    and their hidden units, [B, T] (sentence tasks: [B, L, H] -> [B])."""
+    return tf.reduce_mean(hidden_mse(teacher_layers, student_layers), axis=1)
+
+
 def logits_mse(teacher_logits, student_logits):
     """Logit loss of the paper: mean squared error between logits, [B, T]."""
     return hidden_mse(teacher_logits, student_logits)

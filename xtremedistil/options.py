@@ -79,7 +79,8 @@ class Options:
 
     # === Student ===
     student: str = option("bilstm", "Student architecture, a name registered in "
-                          "xtremedistil/students/ (e.g. 'bilstm').", STUDENT)
+                          "xtremedistil/students/: 'bilstm' (the smallest and fastest) or 'transformer' (a "
+                          "small BERT-style encoder).", STUDENT)
     student_vocab: str = option(
         "full", "The student's word pieces: 'full' the teacher's whole vocabulary (words "
         "unseen in training keep their factorised teacher embedding), 'seen' only those of "
@@ -92,6 +93,13 @@ class Options:
     word_emb_dim: int = option(100, "Student word embedding size (the teacher's embeddings, "
                                "factorised).", STUDENT)
     bilstm_hidden_size: int = option(128, "Student LSTM units per direction.", STUDENT)
+    num_hidden_layers: int = option(4, "--student=transformer: encoder layers.", STUDENT)
+    hidden_size: int = option(256, "--student=transformer: width of the encoder (the word "
+                              "embeddings, --word_emb_dim wide, are projected to it).", STUDENT)
+    num_attention_heads: int = option(4, "--student=transformer: attention heads a layer; "
+                                      "must divide --hidden_size.", STUDENT)
+    intermediate_size: int = option(1024, "--student=transformer: width of each layer's "
+                                    "feed-forward block.", STUDENT)
     dropout_rate: float = option(0.1, "Student dropout rate (where --student_dropout puts "
                                  "it).", STUDENT)
     student_dropout: str = option(
@@ -140,6 +148,14 @@ class Options:
     logits_loss: str = option("mse", "Stage 2 loss: MSE between logits (the paper), or KL "
                               "with --temperature.", DISTIL, ["mse", "kl"])
     temperature: float = option(1.0, "Softmax temperature of the KL logit loss.", DISTIL)
+    distil_multi_hidden_states: bool = option(
+        False, "--student=transformer, stage-wise recipes: first a 'layers' stage in which each "
+        "student layer learns a mapped teacher layer's hidden states (MSE, through a learned "
+        "linear map to the teacher's width; XtremeDistilTransformers).", DISTIL)
+    layer_map: str = option(
+        "", "With --distil_multi_hidden_states: 'student:teacher' layer pairs, one per student "
+        "layer (e.g. '1:2,2:4,3:6'); empty: uniform, student layer i learns teacher layer "
+        "i * teacher layers // student layers (the last learns the last).", DISTIL)
     transfer_mask: str = option(
         "words", "Transfer-set positions the representation and logit stages distil: 'words' "
         "the first piece of every word (where the fine-tuned teacher's logits were trained), "
@@ -170,11 +186,18 @@ class Options:
     def validate(self):
         """ValueError naming the flag, for values no run can use."""
         for name in ("seq_len", "word_emb_dim", "bilstm_hidden_size", "distil_batch_size",
-                     "ft_batch_size", "distil_chunk_size"):
+                     "ft_batch_size", "distil_chunk_size", "num_hidden_layers", "hidden_size",
+                     "num_attention_heads", "intermediate_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be positive.")
         if self.student_vocab_size < 0:
             raise ValueError("--student_vocab_size must be >= 0 (0: every seen piece).")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"--num_attention_heads={self.num_attention_heads} must divide "
+                             f"--hidden_size={self.hidden_size}.")
+        if self.distil_multi_hidden_states and self.student != "transformer":
+            raise ValueError("--distil_multi_hidden_states maps student layers to teacher "
+                             "layers: it needs --student=transformer.")
         if not 0 <= self.dropout_rate < 1:
             raise ValueError("--dropout_rate must be in [0, 1).")
         if self.do_pairwise and self.do_NER:

@@ -54,6 +54,7 @@ class Teacher:
     distiller: tf_keras.Model  # (input_ids, attention_mask) -> {output name: tensor}
     fingerprint: str
     seconds: float  # fine-tuning time (0 when reused)
+    layers: tuple  # the teacher layers of the 'layers' output (--layer_map), when distilled
 
 
 @dataclasses.dataclass
@@ -119,11 +120,11 @@ def load_data(options, task, tokenizer):
     return Data(labeled, transfer_count, encoded)
 
 
-def check_disk_space(options, hf_model, data, fine_tuned, folder):
+def check_disk_space(options, hf_model, data, fine_tuned, folder, layers):
     """Fails unless model_dir has room for what this run still writes: teacher copies (the
     fine-tuned one and 2 checkpoints, unless reused) and the teacher outputs (in `folder`)."""
     teacher_bytes = 0 if fine_tuned else 3 * 4 * students.count_params(hf_model)
-    width = hf_model.config.hidden_size + len(data.labeled.labels)
+    width = hf_model.config.hidden_size * (1 + len(layers)) + len(data.labeled.labels)
     outputs_bytes = data.transfer_count * options.seq_len * (2 * width + 8)
     stored = sum(e.stat().st_size for e in os.scandir(folder)) if os.path.isdir(folder) else 0
     needed = teacher_bytes + max(0, outputs_bytes - stored) + 100 * 2**20
@@ -143,13 +144,17 @@ def prepare_teacher(options, task, data, tokenizer, strategy, outputs, outputs_f
     with strategy.scope():
         hf_model = teacher_lib.load_teacher(checkpoint, len(data.labeled.labels),
                                             task.teacher_class(options.pt_teacher))
+        layers = (teacher_lib.layer_map(options.layer_map, options.num_hidden_layers,
+                                        teacher_lib.num_layers(hf_model))
+                  if "layers" in outputs else ())
         predictor, distiller = teacher_lib.keras_models(hf_model, task, options.teacher_layer,
-                                                        outputs)
+                                                        outputs, layers)
     if distribute.worker_share(strategy)[1] > 1:
         # Each worker runs the teacher on its own share, so outside the strategy: its predict
         # gathers every worker's batch, a collective that needs the same batches on all.
-        _, distiller = teacher_lib.keras_models(hf_model, task, options.teacher_layer, outputs)
-    check_disk_space(options, hf_model, data, fine_tuned, outputs_folder)
+        _, distiller = teacher_lib.keras_models(hf_model, task, options.teacher_layer, outputs,
+                                                layers)
+    check_disk_space(options, hf_model, data, fine_tuned, outputs_folder, layers)
     started = time.time()
     if fine_tuned:
         logging.info("teacher: fine-tuned in an earlier run, loaded from %s", folder)
@@ -167,7 +172,7 @@ def prepare_teacher(options, task, data, tokenizer, strategy, outputs, outputs_f
         teacher_lib.save(hf_model, tokenizer, folder)
         teacher_lib.finish_fine_tuning(checkpoints)
     return Teacher(hf_model, tokenizer, predictor, distiller,
-                   training.weights_fingerprint(hf_model), time.time() - started)
+                   training.weights_fingerprint(hf_model), time.time() - started, layers)
 
 
 def store_teacher_outputs(options, task, teacher, strategy, outputs, folder):
@@ -176,6 +181,8 @@ def store_teacher_outputs(options, task, teacher, strategy, outputs, folder):
     started = time.time()
     stamp = {"teacher": teacher.fingerprint, "outputs": list(outputs),
              "teacher_layer": options.teacher_layer, "seq_len": options.seq_len}
+    if teacher.layers:
+        stamp["layers"] = list(teacher.layers)
     worker, workers = distribute.worker_share(strategy)
     who = f"worker {worker} of {workers}: " if workers > 1 else ""
 

@@ -106,12 +106,34 @@ def num_layers(hf_model):
     return getattr(config, "num_hidden_layers", None) or config.n_layers
 
 
-def keras_models(hf_model, task, teacher_layer, outputs=("hidden", "logits")):
+def layer_map(given, student_layers, teacher_layers):
+    """The teacher layer each student layer 1..student_layers learns (--layer_map), a tuple.
+
+    given: 'student:teacher' pairs, one for every student layer ('1:2,2:4,3:6'); empty: the
+    uniform map, student layer i -> teacher layer i * teacher_layers // student_layers.
+    """
+    if not given:
+        return tuple(i * teacher_layers // student_layers for i in range(1, student_layers + 1))
+    try:
+        pairs = dict(tuple(int(n) for n in pair.split(":")) for pair in given.split(","))
+    except ValueError:
+        raise ValueError(f"--layer_map={given}: expected 'student:teacher' pairs of layer "
+                         "numbers separated by commas, e.g. '1:2,2:4'.") from None
+    if sorted(pairs) != list(range(1, student_layers + 1)):
+        raise ValueError(f"--layer_map={given}: give a teacher layer for each student layer "
+                         f"1..{student_layers}, once.")
+    if not all(0 <= t <= teacher_layers for t in pairs.values()):
+        raise ValueError(f"--layer_map={given}: the teacher has layers 0..{teacher_layers}.")
+    return tuple(pairs[i] for i in range(1, student_layers + 1))
+
+
+def keras_models(hf_model, task, teacher_layer, outputs=("hidden", "logits"), layers=()):
     """(predictor, distiller): tf.keras models over Encoded.teacher_inputs(): input_ids,
     attention_mask and, when the task has segments (pairs), token_type_ids.
 
     predictor returns the logits; distiller returns {name: tensor} of the task's teacher
-    `outputs` ('hidden' is the layer `teacher_layer`: 0 embeddings, -1 the last layer).
+    `outputs` ('hidden' is the layer `teacher_layer`: 0 embeddings, -1 the last layer;
+    'layers' the 'hidden' of each of `layers`, stacked on axis 1: [B, L, ...]).
     """
     layer = resolve_layer(hf_model, teacher_layer)
     # Any length up to seq_len: `predict` cuts batches after their longest sentence.
@@ -119,8 +141,12 @@ def keras_models(hf_model, task, teacher_layer, outputs=("hidden", "logits")):
     inputs = [tf_keras.Input((None,), dtype=tf.int32, name=name) for name in names]
     hf_outputs = hf_model(**dict(zip(names, inputs)), output_hidden_states=True)
     # float32 outputs whatever the mixed-precision policy: losses and stored outputs need them.
+    tensors = task.teacher_output_tensors(hf_outputs, layer)
+    if layers:
+        tensors["layers"] = tf.stack([task.teacher_output_tensors(hf_outputs, n)["hidden"]
+                                      for n in layers], axis=1)
     named = {name: tf_keras.layers.Activation("linear", dtype="float32", name=name)(tensor)
-             for name, tensor in task.teacher_output_tensors(hf_outputs, layer).items()}
+             for name, tensor in tensors.items()}
     predictor = tf_keras.Model(inputs, named["logits"], name="teacher_predictor")
     distiller = tf_keras.Model(inputs, {name: named[name] for name in outputs},
                                name="teacher_distiller")
@@ -144,10 +170,12 @@ def predict(model, encoded, batch_size, dtype=np.float32):
 
     The teacher's cost grows with the length it reads and most sentences are far shorter than
     seq_len, so examples are batched by length and each batch is cut after its longest
-    sentence (rounded up to a multiple of 8, a few traced shapes); per-position outputs
-    ([B, T, ...]) are padded back to seq_len with zeros. The attention mask keeps the real
+    sentence (rounded up to a multiple of 8, a few traced shapes); per-position outputs are
+    padded back to seq_len with zeros along their position axis (the model's output axis of
+    unknown size after the batch: [B, T, H], [B, L, T, H]). The attention mask keeps the real
     positions' outputs the same as with the padding.
     """
+    axes = tf.nest.map_structure(_position_axis, model.output)
     lengths = encoded.attention_mask.sum(axis=1)
     order = np.argsort(-lengths, kind="stable")
     seq_len = encoded.input_ids.shape[1]
@@ -158,7 +186,8 @@ def predict(model, encoded, batch_size, dtype=np.float32):
         width = training.cut_width(lengths[rows], seq_len)
         outputs = model.predict_on_batch([a[rows, :width] for a in encoded.teacher_inputs()])
         parts.append(tf.nest.map_structure(
-            lambda value: _pad_positions(np.asarray(value, dtype), width, seq_len), outputs))
+            lambda value, axis: _pad_positions(np.asarray(value, dtype), axis, width, seq_len),
+            outputs, axes))
         report.update(start + len(rows))
     restore = np.argsort(order, kind="stable")
     return tf.nest.map_structure(lambda *values: np.concatenate(values)[restore], *parts)
@@ -182,10 +211,18 @@ class _ProgressLog:
                      f"{self.total:,}", 100 * done // self.total, math.ceil(left / 60))
 
 
-def _pad_positions(value, width, seq_len):
-    if value.ndim < 3 or value.shape[1] != width:
+def _position_axis(tensor):
+    """The position axis of a Keras output (None: it has none): its one axis of unknown size
+    after the batch, as the inputs are of any length."""
+    unknown = [axis for axis, size in enumerate(tensor.shape) if axis > 0 and size is None]
+    return unknown[0] if unknown else None
+
+
+def _pad_positions(value, axis, width, seq_len):
+    if axis is None:
         return value
-    padding = [(0, 0), (0, seq_len - width)] + [(0, 0)] * (value.ndim - 2)
+    padding = [(0, 0)] * value.ndim
+    padding[axis] = (0, seq_len - width)
     return np.pad(value, padding)
 
 

@@ -1,5 +1,9 @@
 """The XtremeDistil recipe (Mukherjee & Awadallah, ACL 2020), in three stages:
 
+0. (--distil_multi_hidden_states, transformer students; XtremeDistilTransformers) layers: on
+   the transfer set, each student layer's mapped states learn the hidden states of its teacher
+   layer (--layer_map; masked MSE averaged over the layers); every group below the output
+   layer trains, with the maps.
 1. representation: on the transfer set, the student's 'hidden' output learns the hidden states
    of --teacher_layer (masked MSE); every group below the output layer trains.
 2. logits_1..N: on the transfer set, the student's logits learn the teacher's (MSE, or KL with
@@ -19,8 +23,13 @@ def stages(task, student, options):
     logits = recipes.Objective("logits", "logits",
                                losses.logits_loss(options.logits_loss, options.temperature), mask)
     labels = recipes.Objective(recipes.LABELS, "logits", task.label_loss)
-    result = [recipes.Stage("representation", hidden, groups[1:], score_on_dev=False,
-                            description="hidden states")]
+    result = []
+    if options.distil_multi_hidden_states:
+        layers = recipes.Objective("layers", "layers", losses.layers_mse, mask)
+        result.append(recipes.Stage("layers", layers, groups[1:], score_on_dev=False,
+                                    description="hidden states of the mapped teacher layers"))
+    result.append(recipes.Stage("representation", hidden, groups[1:], score_on_dev=False,
+                                description="hidden states"))
     for prefix, objective, what in (("logits", logits, "teacher logits"),
                                     ("labels", labels, "labels")):
         for depth in range(1, len(groups) + 1):

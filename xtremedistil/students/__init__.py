@@ -63,7 +63,9 @@ class Student:
         return tuple(self.layer_groups)
 
 
-STUDENTS = registry.Registry("student", {"bilstm": "xtremedistil.students.bilstm:BiLSTMStudent"})
+STUDENTS = registry.Registry("student", {
+    "bilstm": "xtremedistil.students.bilstm:BiLSTMStudent",
+    "transformer": "xtremedistil.students.transformer:TransformerStudent"})
 
 
 def get(options):

@@ -1,0 +1,182 @@
+"""A small BERT-style transformer student (XtremeDistilTransformers: Mukherjee, Hassan Awadallah
+and Gao 2021): factorised teacher word embeddings projected to the encoder's width, learned
+positions, --num_hidden_layers post-norm encoder layers, a projection to the teacher's width
+and a dense output layer.
+
+Tagging ('tokens'): every piece's last state is projected and classified. Sentence tasks: the
+mean of the real pieces' states; a pair's two texts go through the same encoder on their own
+and the pair is classified from [u, v, |u - v|, u * v], as the BiLSTM student does.
+
+With --distil_multi_hidden_states it also outputs 'layers' [B, L, (T,) H]: each encoder
+layer's states (pooled as above for sentence tasks) through a learned linear map to the
+teacher's width, which the recipe's 'layers' stage distils from the mapped teacher layers.
+
+Its layer groups, from the top down, are the output layer, the projection, each encoder layer
+(the last first) and the embeddings: the stage-wise recipes unfreeze them one at a time from the
+top, the paper's gradual unfreezing. Written with tf-keras layers and plain TensorFlow ops, so
+a static-batch build converts to TFLite with builtin ops.
+
+Legend: B batch, T pieces, V student vocabulary, E word_emb_dim, D hidden_size, N heads,
+F intermediate_size, H teacher hidden size, C labels.
+"""
+
+import math
+
+import tensorflow as tf
+import tf_keras
+
+from xtremedistil import students
+
+EMBEDDING_LAYERS = ("word_embeddings", "embedding_projection", "position_embeddings",
+                    "embedding_norm")
+
+
+class TransformerStudent(students.Student):
+    name = "transformer"
+
+    @property
+    def layer_groups(self):
+        layers = self.options.num_hidden_layers
+        return {"logits": ("logits",), "projection": ("projection",),
+                **{f"layer_{i}": (f"layer_{i}",) for i in range(layers, 0, -1)},
+                "embeddings": EMBEDDING_LAYERS}
+
+    def build(self, dims, embeddings=None, batch_size=None):
+        options = self.options
+        embedding_init = (tf_keras.initializers.Constant(embeddings) if embeddings is not None
+                          else "uniform")
+        word_embeddings = tf_keras.layers.Embedding(
+            dims.vocab_size, options.word_emb_dim, embeddings_initializer=embedding_init,
+            name="word_embeddings")
+        to_width = tf_keras.layers.Dense(options.hidden_size, name="embedding_projection")
+        positions = PositionEmbedding(dims.seq_len, name="position_embeddings")
+        embedding_norm = tf_keras.layers.LayerNormalization(epsilon=1e-12, name="embedding_norm")
+        dropout = tf_keras.layers.Dropout(options.dropout_rate, name="embedding_dropout")
+        layers = [EncoderLayer(options.hidden_size, options.num_attention_heads,
+                               options.intermediate_size, options.dropout_rate,
+                               name=f"layer_{i}") for i in range(1, options.num_hidden_layers + 1)]
+
+        def encode(ids):  # [B, T] -> ([[B, T, D] of each layer], [B, T] mask of real pieces)
+            mask = tf.cast(tf.not_equal(ids, 0), tf.float32)  # student id 0: padding
+            x = dropout(embedding_norm(positions(to_width(word_embeddings(ids)))))
+            states = []
+            for layer in layers:
+                x = layer([x, mask])
+                states.append(x)
+            return states, mask
+
+        def pooled(ids):  # [B, T] -> [[B, D] of each layer]
+            states, mask = encode(ids)
+            return [masked_mean(x, mask) for x in states]
+
+        student_ids = tf_keras.Input((dims.input_len,), batch_size=batch_size, dtype=tf.int32,
+                                     name="student_ids")
+        if dims.output == "tokens":
+            per_layer, _ = encode(student_ids)  # [B, T, D] each
+        elif dims.output == "sentence":
+            per_layer = pooled(student_ids)  # [B, D] each
+        elif dims.output == "pair":
+            per_layer = [tf.concat([u, v, tf.abs(u - v), u * v], axis=-1)  # [B, 4D] each
+                         for u, v in zip(pooled(student_ids[:, :dims.seq_len]),
+                                         pooled(student_ids[:, dims.seq_len:]))]
+        else:
+            raise ValueError(f"Student {self.name}: unknown output {dims.output!r}.")
+        outputs = {}
+        if options.distil_multi_hidden_states:
+            # Each layer mapped to the teacher's width: what --distil_multi_hidden_states
+            # distils (the maps are used by nothing else).
+            mapped = [tf_keras.layers.Dense(dims.teacher_hidden_size, name=f"layer_map_{i}")(f)
+                      for i, f in enumerate(per_layer, 1)]
+            outputs["layers"] = tf_keras.layers.Activation(
+                "linear", dtype="float32", name="layers")(tf.stack(mapped, axis=1))
+        x = tf_keras.layers.Dropout(options.dropout_rate, name="dropout")(per_layer[-1])
+        x = tf_keras.layers.Dense(dims.teacher_hidden_size, activation="gelu",
+                                  name="projection")(x)  # [B, (T,) H]
+        hidden = tf_keras.layers.Activation("linear", dtype="float32", name="hidden")(x)
+        logits = tf_keras.layers.Dense(dims.num_labels, dtype="float32", name="logits")(x)
+        outputs.update(hidden=hidden, logits=logits)
+        return tf_keras.Model(student_ids, outputs, name="student")
+
+
+def masked_mean(states, mask):
+    """[B, T, D] states, [B, T] mask -> [B, D], the mean over the real pieces."""
+    weights = mask[:, :, tf.newaxis]
+    return tf.reduce_sum(states * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, 1), 1.0)
+
+
+@tf_keras.utils.register_keras_serializable("xtremedistil")
+class PositionEmbedding(tf_keras.layers.Layer):
+    """Adds a learned vector per position to [B, T, D] (T <= max_len)."""
+
+    def __init__(self, max_len, **kwargs):
+        super().__init__(**kwargs)
+        self.max_len = max_len
+
+    def build(self, input_shape):
+        self.table = self.add_weight(
+            "table", (self.max_len, input_shape[-1]),
+            initializer=tf_keras.initializers.TruncatedNormal(stddev=0.02))
+
+    def call(self, x):
+        return x + self.table[tf.newaxis, :x.shape[1]]
+
+    def get_config(self):
+        return dict(super().get_config(), max_len=self.max_len)
+
+
+@tf_keras.utils.register_keras_serializable("xtremedistil")
+class EncoderLayer(tf_keras.layers.Layer):
+    """A post-norm transformer encoder layer (BERT's): multi-head self-attention over the real
+    pieces, then a GELU feed-forward block, each with a residual and layer normalisation.
+
+    Called on [x [B, T, D], mask [B, T]]; T must be static (the student's input length).
+    """
+
+    def __init__(self, hidden_size, num_heads, intermediate_size, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_size, self.num_heads = hidden_size, num_heads
+        self.intermediate_size, self.dropout = intermediate_size, dropout
+        self.qkv = tf_keras.layers.Dense(3 * hidden_size, name="qkv")
+        self.attention_output = tf_keras.layers.Dense(hidden_size, name="attention_output")
+        self.attention_norm = tf_keras.layers.LayerNormalization(epsilon=1e-12,
+                                                                 name="attention_norm")
+        self.intermediate = tf_keras.layers.Dense(intermediate_size, activation="gelu",
+                                                  name="intermediate")
+        self.output_dense = tf_keras.layers.Dense(hidden_size, name="output")
+        self.output_norm = tf_keras.layers.LayerNormalization(epsilon=1e-12, name="output_norm")
+        self.drop = tf_keras.layers.Dropout(dropout)
+
+    def attention(self, x, mask):
+        """[B, N, T, T] attention distributions of x [B, T, D] over its real pieces."""
+        query, key, _ = self._heads(x)
+        scores = tf.matmul(query, key, transpose_b=True) / math.sqrt(self._head_size)
+        # -1e4, not -inf: a row of padding alone stays finite (and float16 holds it).
+        scores += (1.0 - mask[:, tf.newaxis, tf.newaxis, :]) * -1e4
+        return tf.nn.softmax(scores, axis=-1)
+
+    def call(self, inputs, training=None):
+        x, mask = inputs
+        _, _, value = self._heads(x)
+        context = tf.matmul(self.attention(x, mask), value)  # [B, N, T, D/N]
+        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, x.shape[1],
+                                                                   self.hidden_size])
+        x = self.attention_norm(x + self.drop(self.attention_output(context),
+                                              training=training))
+        feed_forward = self.output_dense(self.intermediate(x))
+        return self.output_norm(x + self.drop(feed_forward, training=training))
+
+    @property
+    def _head_size(self):
+        return self.hidden_size // self.num_heads
+
+    def _heads(self, x):
+        """query, key, value of x [B, T, D], each [B, N, T, D/N]."""
+        def split(t):
+            t = tf.reshape(t, [-1, x.shape[1], self.num_heads, self._head_size])
+            return tf.transpose(t, [0, 2, 1, 3])
+        return tuple(split(t) for t in tf.split(self.qkv(x), 3, axis=-1))
+
+    def get_config(self):
+        return dict(super().get_config(), hidden_size=self.hidden_size,
+                    num_heads=self.num_heads, intermediate_size=self.intermediate_size,
+                    dropout=self.dropout)
