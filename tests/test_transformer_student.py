@@ -6,6 +6,8 @@ import shutil
 
 import numpy as np
 import pytest
+import tf_keras
+import transformers
 
 from tests.conftest import tiny_config
 from tests.test_classification import CHANCE, classification_config
@@ -136,3 +138,47 @@ def test_layers_output_has_each_layer_in_the_teachers_width(tmp_path, output):
     assert outputs["layers"].shape == (4, 2) + per_example + (8,)
     assert outputs["hidden"].shape == (4,) + per_example + (8,)
     assert "layers" not in students.get(tiny_config(tmp_path, **SHAPE)).build(dims).output
+
+
+def test_exported_checkpoint_loads_in_transformers_with_equal_outputs(transformer_run):
+    config, _, paths = transformer_run
+    manifest = Manifest.read(config.model_dir)
+    examples = tasks.get("tagging").read_labeled(manifest.options).test[:8]
+    ids, _ = export.encode(manifest, examples)
+    student = export.load_student(manifest)
+    encoder = tf_keras.Model(student.input, student.get_layer("layer_2").output)
+    bert = transformers.TFBertModel.from_pretrained(paths["checkpoint"])
+    states = bert(input_ids=ids, attention_mask=(ids != 0).astype(np.int32)).last_hidden_state
+    np.testing.assert_allclose(states.numpy(), encoder.predict(ids, verbose=0), atol=1e-4)
+    # Its tokenizer gives the student's ids.
+    tokenizer = transformers.AutoTokenizer.from_pretrained(paths["checkpoint"])
+    pieces = tokenizer([list(e.tokens) for e in examples], is_split_into_words=True,
+                       truncation=True, max_length=manifest.options.seq_len,
+                       padding="max_length")["input_ids"]
+    np.testing.assert_array_equal(np.asarray(pieces), ids)
+
+
+def test_a_new_run_starts_from_the_exported_checkpoint(transformer_run, trained_run, tmp_path):
+    config, _, paths = transformer_run
+    trained, _ = trained_run
+    new = tiny_config(os.path.dirname(trained.model_dir), **SHAPE, word_emb_dim=32,
+                      pt_student_checkpoint=paths["checkpoint"], distil_mode="soft",
+                      distil_epochs=1, baseline=False, strategy="default",
+                      model_dir=str(tmp_path / "model"))
+    for folder in ("teacher", "teacher_outputs"):
+        shutil.copytree(os.path.join(trained.model_dir, folder),
+                        os.path.join(new.model_dir, folder))
+    metrics = pipeline.run(new)
+    assert metrics["student"]["mean_f1"] > 0.6
+    # Its initialisation is the checkpoint's encoder.
+    manifest = Manifest.read(new.model_dir)
+    model = students.get(new).build(export.student_dims(manifest))
+    model.load_weights(os.path.join(new.model_dir, "student", "initial.h5"))
+    ids, _ = export.encode(manifest, tasks.get("tagging").read_labeled(new).test[:8])
+    encoder = tf_keras.Model(model.input, model.get_layer("layer_2").output)
+    bert = transformers.TFBertModel.from_pretrained(paths["checkpoint"])
+    states = bert(input_ids=ids, attention_mask=(ids != 0).astype(np.int32)).last_hidden_state
+    np.testing.assert_allclose(encoder.predict(ids, verbose=0), states.numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="--word_emb_dim=32"):
+        students.get(new.replace(word_emb_dim=16)).load_checkpoint(
+            model, paths["checkpoint"], manifest.student_vocab)

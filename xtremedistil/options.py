@@ -100,6 +100,10 @@ class Options:
                                       "must divide --hidden_size.", STUDENT)
     intermediate_size: int = option(1024, "--student=transformer: width of each layer's "
                                     "feed-forward block.", STUDENT)
+    pt_student_checkpoint: str = option(
+        "", "--student=transformer: start the student's encoder from this transformers BERT "
+        "folder (e.g. export/checkpoint/ of an earlier run: task transfer); its shape must "
+        "match the student options, with --word_emb_dim equal to --hidden_size.", STUDENT)
     dropout_rate: float = option(0.1, "Student dropout rate (where --student_dropout puts "
                                  "it).", STUDENT)
     student_dropout: str = option(
@@ -195,6 +199,9 @@ class Options:
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(f"--num_attention_heads={self.num_attention_heads} must divide "
                              f"--hidden_size={self.hidden_size}.")
+        if self.pt_student_checkpoint and self.student != "transformer":
+            raise ValueError("--pt_student_checkpoint starts a transformer student: it needs "
+                             "--student=transformer.")
         if self.distil_multi_hidden_states and self.student != "transformer":
             raise ValueError("--distil_multi_hidden_states maps student layers to teacher "
                              "layers: it needs --student=transformer.")

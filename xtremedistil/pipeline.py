@@ -237,6 +237,9 @@ def build_student(options, task, teacher, data, transfer, strategy, distils_last
     if os.path.exists(initial_weights):
         model.load_weights(initial_weights)
     else:
+        if options.pt_student_checkpoint:
+            student.load_checkpoint(model, options.pt_student_checkpoint,
+                                    tokenizer.convert_ids_to_tokens(vocab.teacher_ids.tolist()))
         head = task.student_head_weights(hf_model)
         if options.head_init == "teacher" and distils_last_layer and head is not None:
             model.get_layer("logits").set_weights(head)

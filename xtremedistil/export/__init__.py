@@ -125,5 +125,9 @@ def export_all(model_dir, name="student", version=1):
     logging.info("export: TFLite files in %s (%s)", tflite_dir, ", ".join(
         f"{file_name} {record['bytes']:,} bytes, {record['quantisation']}"
         for file_name, record in sidecar["files"].items()))
+    checkpoint = students.get(manifest.options).export_checkpoint(
+        student, manifest, os.path.join(export_root, "checkpoint"))
+    if checkpoint is not None:
+        logging.info("export: the student as a checkpoint folder in %s", checkpoint)
     return {"saved_model": saved_model_path, "serving_config": serving_config,
-            "tflite_dir": tflite_dir, "tflite": sidecar}
+            "tflite_dir": tflite_dir, "tflite": sidecar, "checkpoint": checkpoint}

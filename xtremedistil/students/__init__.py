@@ -53,6 +53,19 @@ class Student:
         """
         raise NotImplementedError
 
+    def export_checkpoint(self, model, manifest, folder):
+        """Writes the trained student as a checkpoint folder another library loads (the
+        transformer: a transformers BERT folder); returns it, or None when the student has
+        no such form."""
+        del model, manifest, folder
+        return None
+
+    def load_checkpoint(self, model, folder, pieces):
+        """Sets `model`'s weights from a checkpoint folder (--pt_student_checkpoint); pieces:
+        the student vocabulary's piece strings (student id order)."""
+        raise ValueError(f"--pt_student_checkpoint: the {self.name} student cannot start "
+                         "from a checkpoint.")
+
     def set_trainable(self, model, groups):
         """Only the layers of `groups` train."""
         for group, layer_names in self.layer_groups.items():

@@ -21,9 +21,12 @@ F intermediate_size, H teacher hidden size, C labels.
 """
 
 import math
+import os
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
+import transformers
 
 from xtremedistil import students
 
@@ -40,6 +43,12 @@ class TransformerStudent(students.Student):
         return {"logits": ("logits",), "projection": ("projection",),
                 **{f"layer_{i}": (f"layer_{i}",) for i in range(layers, 0, -1)},
                 "embeddings": EMBEDDING_LAYERS}
+
+    def export_checkpoint(self, model, manifest, folder):
+        return save_checkpoint(model, manifest, folder)
+
+    def load_checkpoint(self, model, folder, pieces):
+        from_bert(model, self.options, folder, pieces)
 
     def build(self, dims, embeddings=None, batch_size=None):
         options = self.options
@@ -96,6 +105,118 @@ class TransformerStudent(students.Student):
         logits = tf_keras.layers.Dense(dims.num_labels, dtype="float32", name="logits")(x)
         outputs.update(hidden=hidden, logits=logits)
         return tf_keras.Model(student_ids, outputs, name="student")
+
+
+def to_bert(model, options, seq_len):
+    """A transformers TFBertModel computing the student's encoder: its last_hidden_state is the
+    last encoder layer's states (ids != 0 as attention_mask). The factorised embeddings and
+    their projection fold into one [V, D] table, the projection's bias into the one token type
+    embedding; q, k and v are the thirds of each layer's qkv kernel."""
+    table = model.get_layer("word_embeddings").get_weights()[0]
+    kernel, bias = model.get_layer("embedding_projection").get_weights()
+    config = transformers.BertConfig(
+        vocab_size=table.shape[0], hidden_size=options.hidden_size,
+        num_hidden_layers=options.num_hidden_layers,
+        num_attention_heads=options.num_attention_heads,
+        intermediate_size=options.intermediate_size, max_position_embeddings=seq_len,
+        type_vocab_size=1, hidden_act="gelu", layer_norm_eps=1e-12,
+        hidden_dropout_prob=options.dropout_rate, attention_probs_dropout_prob=0.0)
+    bert = transformers.TFBertModel(config)
+    bert(bert.dummy_inputs)
+    values = {"embeddings/word_embeddings/weight": table @ kernel,
+              "embeddings/token_type_embeddings/embeddings": bias[np.newaxis],
+              "embeddings/position_embeddings/embeddings":
+                  model.get_layer("position_embeddings").get_weights()[0],
+              "embeddings/LayerNorm/gamma": model.get_layer("embedding_norm").get_weights()[0],
+              "embeddings/LayerNorm/beta": model.get_layer("embedding_norm").get_weights()[1]}
+    for i in range(options.num_hidden_layers):
+        layer = model.get_layer(f"layer_{i + 1}")
+        qkv_kernel, qkv_bias = layer.qkv.get_weights()
+        prefix = f"encoder/layer_._{i}/"
+        for part, name in enumerate(("query", "key", "value")):
+            columns = slice(part * options.hidden_size, (part + 1) * options.hidden_size)
+            values[f"{prefix}attention/self/{name}/kernel"] = qkv_kernel[:, columns]
+            values[f"{prefix}attention/self/{name}/bias"] = qkv_bias[columns]
+        for ours, theirs in ((layer.attention_output, "attention/output/dense"),
+                             (layer.attention_norm, "attention/output/LayerNorm"),
+                             (layer.intermediate, "intermediate/dense"),
+                             (layer.output_dense, "output/dense"),
+                             (layer.output_norm, "output/LayerNorm")):
+            first, second = ours.get_weights()
+            names = ("gamma", "beta") if "LayerNorm" in theirs else ("kernel", "bias")
+            values[f"{prefix}{theirs}/{names[0]}"] = first
+            values[f"{prefix}{theirs}/{names[1]}"] = second
+    assigned = 0
+    for weight in bert.weights:
+        name = weight.name.split(":")[0].split("bert/", 1)[-1]
+        if name in values:
+            weight.assign(values[name])
+            assigned += 1
+    if assigned != len(values):
+        raise RuntimeError(f"to_bert: {assigned} of {len(values)} weights found in TFBertModel.")
+    return bert
+
+
+def from_bert(model, options, folder, pieces):
+    """Sets the student's encoder from a transformers BERT folder, the inverse of to_bert:
+    each student piece takes the folder's row of that piece (its unknown piece's row when it
+    has none), with an identity projection. The projection and the output layer keep theirs."""
+    bert = transformers.TFBertModel.from_pretrained(folder)
+    config = bert.config
+    expected = {"num_hidden_layers": config.num_hidden_layers, "hidden_size": config.hidden_size,
+                "num_attention_heads": config.num_attention_heads,
+                "intermediate_size": config.intermediate_size,
+                "word_emb_dim": config.hidden_size}
+    wrong = {k: v for k, v in expected.items() if getattr(options, k) != v}
+    if wrong:
+        raise ValueError(f"--pt_student_checkpoint={folder}: give the student its shape: "
+                         + " ".join(f"--{k}={v}" for k, v in wrong.items()))
+    seq_len = model.get_layer("position_embeddings").max_len
+    if config.max_position_embeddings < seq_len:
+        raise ValueError(f"--pt_student_checkpoint={folder}: {config.max_position_embeddings} "
+                         f"positions, fewer than --seq_len={seq_len}.")
+    weights = {w.name.split(":")[0].split("bert/", 1)[-1]: w.numpy() for w in bert.weights}
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    vocab = tokenizer.get_vocab()
+    rows = [vocab.get(piece, tokenizer.unk_token_id) for piece in pieces]
+    model.get_layer("word_embeddings").set_weights(
+        [weights["embeddings/word_embeddings/weight"][rows]])
+    model.get_layer("embedding_projection").set_weights(
+        [np.eye(config.hidden_size, dtype=np.float32),
+         weights["embeddings/token_type_embeddings/embeddings"][0]])
+    model.get_layer("position_embeddings").set_weights(
+        [weights["embeddings/position_embeddings/embeddings"][:seq_len]])
+    model.get_layer("embedding_norm").set_weights(
+        [weights["embeddings/LayerNorm/gamma"], weights["embeddings/LayerNorm/beta"]])
+    for i in range(config.num_hidden_layers):
+        layer, prefix = model.get_layer(f"layer_{i + 1}"), f"encoder/layer_._{i}/"
+
+        def pair(name, first="kernel", second="bias"):
+            return [weights[f"{prefix}{name}/{first}"], weights[f"{prefix}{name}/{second}"]]
+        parts = [pair(f"attention/self/{n}") for n in ("query", "key", "value")]
+        layer.qkv.set_weights([np.concatenate([p[0] for p in parts], axis=1),
+                               np.concatenate([p[1] for p in parts])])
+        layer.attention_output.set_weights(pair("attention/output/dense"))
+        layer.attention_norm.set_weights(pair("attention/output/LayerNorm", "gamma", "beta"))
+        layer.intermediate.set_weights(pair("intermediate/dense"))
+        layer.output_dense.set_weights(pair("output/dense"))
+        layer.output_norm.set_weights(pair("output/LayerNorm", "gamma", "beta"))
+
+
+def save_checkpoint(model, manifest, folder):
+    """Writes the student's encoder as a transformers BERT checkpoint folder (config.json,
+    tf_model.h5 and, for a WordPiece teacher, the tokenizer over the student's pieces), which
+    TFBertModel.from_pretrained loads; returns the folder."""
+    bert = to_bert(model, manifest.options, manifest.options.seq_len)
+    bert.save_pretrained(folder)
+    if os.path.exists(os.path.join(manifest.teacher_dir, "vocab.txt")):
+        vocab = os.path.join(folder, "vocab.txt")
+        with open(vocab, "w", encoding="utf-8") as f:
+            f.write("".join(piece + "\n" for piece in manifest.student_vocab))
+        transformers.BertTokenizerFast(
+            vocab, do_lower_case=manifest.do_lower_case, pad_token=manifest.student_vocab[0],
+            unk_token=manifest.student_vocab[1]).save_pretrained(folder)
+    return folder
 
 
 def masked_mean(states, mask):
