@@ -15,7 +15,6 @@ wall time), and writes them as JSON.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
@@ -24,6 +23,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=wrong-import-position
 from absl import app
 from absl import flags
+
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+from xtremedistil import distribute  # pylint: disable=wrong-import-position
 # pylint: enable=wrong-import-position
 
 FLAGS = flags.FLAGS
@@ -39,16 +42,6 @@ flags.DEFINE_string("model_dir", "benchmarks/out/multi_worker", "Folder of the t
 flags.DEFINE_string("output", "benchmarks/out/multi_worker.json", "JSON file to write.")
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def run_job(model_dir, strategy, workers):
     """Runs the script as `workers` processes (one cluster when > 1); returns its metrics."""
     argv = [sys.executable, "run_xtreme_distil.py", f"--task={FLAGS.task}",
@@ -59,7 +52,7 @@ def run_job(model_dir, strategy, workers):
     if FLAGS.threads_per_worker:
         env.update(TF_NUM_INTRAOP_THREADS=str(FLAGS.threads_per_worker),
                    TF_NUM_INTEROP_THREADS=str(FLAGS.threads_per_worker))
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(workers)]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in distribute.free_ports(workers)]}
     processes = []
     for index in range(workers):
         if workers > 1:

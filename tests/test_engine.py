@@ -97,6 +97,7 @@ def test_workers_compute_and_read_only_their_share_of_the_chunks(tmp_path, tiny_
     assert [s.train_count for s in shares] == [85, 85]
     assert [s.computed for s in shares] == [45 + 10, 40]  # the second found validation done
     assert [teacher_cache.count(s.train_paths) for s in shares] == [45, 40]
+    assert [s.share_count for s in shares] == [45, 40]
     # One machine on the same folder: every chunk is there already.
     alone = _store(folder, tiny_tokenizer, 1.0, {"teacher": "a"}, (0, 1), 95)
     assert alone.computed == 0 and len(alone.train_paths) == 9

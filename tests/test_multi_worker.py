@@ -5,24 +5,14 @@ import os
 import pathlib
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 from conftest import script_flags, tiny_config, write_task
+from xtremedistil.distribute import free_ports
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def start_workers(config):

@@ -5,6 +5,7 @@ import functools
 import json
 import os
 import shutil
+import socket
 
 import numpy as np
 import tensorflow as tf
@@ -86,6 +87,18 @@ def sum_over_workers(strategy, array):
     total = tf.function(lambda: strategy.reduce(
         tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(array)), axis=None))()
     return total.numpy() / local_replicas  # every local replica added this worker's array
+
+
+def free_ports(count):
+    """`count` TCP ports free on 127.0.0.1 now: a cluster of workers on this machine (tests,
+    benchmarks/multi_worker.py)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
 
 
 def barrier(strategy):

@@ -199,7 +199,7 @@ def store_teacher_outputs(options, task, teacher, strategy, outputs, folder):
     seconds = time.time() - started
     logging.info("teacher outputs: %s%d examples run through the teacher in %.1f s (%d of "
                  "the %d training examples in this share)", who, stored.computed, seconds,
-                 teacher_cache.count(stored.train_paths), stored.train_count)
+                 stored.share_count, stored.train_count)
     table = np.zeros((workers, 2))
     table[worker] = stored.computed, seconds
     table = distribute.sum_over_workers(strategy, table)

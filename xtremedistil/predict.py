@@ -21,7 +21,6 @@ with another number of fields or an empty text stops with 'file:line: fault'. Ou
 
 import json
 import os
-import time
 
 import tensorflow as tf
 from absl import logging
@@ -29,6 +28,7 @@ from absl import logging
 from xtremedistil import data as data_lib
 from xtremedistil import export
 from xtremedistil import tasks
+from xtremedistil import training
 from xtremedistil import words as words_lib
 from xtremedistil.manifest import Manifest
 
@@ -153,29 +153,11 @@ def read_lines(path, encoding="utf-8"):
     return [text for _, text in data_lib.read_text_lines(path, encoding)]
 
 
-class _Progress:
-    """A line on stderr about every `every` seconds: lines done, lines a second."""
-
-    def __init__(self, total, every=10.0):
-        self.total, self.every = total, every
-        self.started = self.last = time.monotonic()
-
-    def __call__(self, done):
-        now = time.monotonic()
-        if now - self.last >= self.every and done < self.total:
-            self.last = now
-            logging.info("predict: %d of %d lines (%.0f lines/s)", done, self.total,
-                         done / (now - self.started))
-
-    def rate(self, done):
-        return done / max(time.monotonic() - self.started, 1e-9)
-
-
 def predict_file(model_dir, input_path, output_path, output_format="auto", name="student",
                  batch_size=256, encoding="utf-8", skip_bad_lines=False):
     """Tags (NER) or classifies every line of input_path ('-': standard input) and writes
     output_path; returns the number of sentences (classification: of texts or pairs, blank
-    lines skipped). Logs progress on long files, and the throughput at the end."""
+    lines skipped). Logs progress every 10 s on long files, and the throughput at the end."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"--output_format={output_format}: expected one of "
                          f"{', '.join(OUTPUT_FORMATS)}.")
@@ -192,8 +174,8 @@ def predict_file(model_dir, input_path, output_path, output_format="auto", name=
     if student_output == "tokens":
         lines = [text for _, text in data_lib.read_text_lines(input_path, encoding,
                                                               skip_bad_lines)]
-        progress = _Progress(len(lines))
-        results = tag_lines(load_tagger(model_dir, name), lines, batch_size, progress)
+        progress = training.ProgressLog("predict", "lines", len(lines), every_seconds=10)
+        results = tag_lines(load_tagger(model_dir, name), lines, batch_size, progress.update)
         text = TAGGING_FORMATS[output_format](lines, results)
         skipped = lines.count(None)
         logging.info("predict: %d lines tagged (%.0f lines/s)%s", len(lines),

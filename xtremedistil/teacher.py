@@ -5,10 +5,8 @@ The head (token or sequence classification) and the named outputs come from the 
 Legend: B batch, T seq_len, H teacher hidden size, C labels.
 """
 
-import math
 import os
 import pathlib
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -180,7 +178,8 @@ def predict(model, encoded, batch_size, dtype=np.float32):
     order = np.argsort(-lengths, kind="stable")
     seq_len = encoded.input_ids.shape[1]
     parts = []
-    report = _ProgressLog(len(order))
+    # Longest sentences go first, so the estimate of the time left errs long.
+    report = training.ProgressLog("teacher", "examples", len(order))
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         width = training.cut_width(lengths[rows], seq_len)
@@ -191,24 +190,6 @@ def predict(model, encoded, batch_size, dtype=np.float32):
         report.update(start + len(rows))
     restore = np.argsort(order, kind="stable")
     return tf.nest.map_structure(lambda *values: np.concatenate(values)[restore], *parts)
-
-
-class _ProgressLog:
-    """A log line about once a minute on long inference: examples done, time left."""
-
-    def __init__(self, total, every_seconds=60):
-        self.total, self.every = total, every_seconds
-        self.started = self.last = time.monotonic()
-
-    def update(self, done):
-        now = time.monotonic()
-        if now - self.last < self.every or done >= self.total:
-            return
-        self.last = now
-        left = (now - self.started) / done * (self.total - done)
-        # Longest sentences go first, so the estimate errs long.
-        logging.info("teacher: %s of %s examples (%d%%), ~%d min left at most", f"{done:,}",
-                     f"{self.total:,}", 100 * done // self.total, math.ceil(left / 60))
 
 
 def _position_axis(tensor):

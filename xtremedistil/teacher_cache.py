@@ -94,6 +94,7 @@ class Stored:
     train_paths: list  # this worker's share of the training chunks
     val_paths: list
     train_count: int  # training examples in every worker's share together
+    share_count: int  # training examples in this worker's share
     computed: int  # examples this worker's teacher ran on in this call (0: all stored before)
 
 
@@ -112,12 +113,13 @@ def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_s
     if after_stamp_check is not None:
         after_stamp_check()
     worker, workers = share
-    stored = Stored([], [], 0, 0)
+    stored = Stored([], [], 0, 0, 0)
     for split, index, chunk in split_stream(examples, chunk_size):
         if split == "train":
             stored.train_count += len(chunk)
             if index % workers != worker:
                 continue
+            stored.share_count += len(chunk)
         path = os.path.join(folder, f"{split}_{index:05d}.npz")
         (stored.train_paths if split == "train" else stored.val_paths).append(path)
         if not os.path.exists(path):

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -83,6 +84,29 @@ def cut_width(lengths, seq_len):
     """Where a batch with these real lengths is cut: after its longest, rounded up to a multiple
     of 8 (a few traced shapes), at most seq_len."""
     return min(seq_len, -(-int(lengths.max()) // 8) * 8)
+
+
+class ProgressLog:
+    """A log line about every `every_seconds` of long work: `name: done of total unit (n%),
+    ~m min left at most` (the estimate assumes the rest goes as fast as what is done)."""
+
+    def __init__(self, name, unit, total, every_seconds=60):
+        self.name, self.unit, self.total, self.every = name, unit, total, every_seconds
+        self.started = self.last = time.monotonic()
+
+    def update(self, done):
+        now = time.monotonic()
+        if now - self.last < self.every or done >= self.total:
+            return
+        self.last = now
+        left = (now - self.started) / done * (self.total - done)
+        logging.info("%s: %s of %s %s (%d%%), ~%d min left at most", self.name, f"{done:,}",
+                     f"{self.total:,}", self.unit, 100 * done // self.total,
+                     math.ceil(left / 60))
+
+    def rate(self, done):
+        """Units a second so far."""
+        return done / max(time.monotonic() - self.started, 1e-9)
 
 
 def weights_fingerprint(model):
