@@ -1,5 +1,6 @@
 """--student=transformer: a small BERT-style encoder trained by the same recipes as the BiLSTM."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -11,11 +12,14 @@ import transformers
 
 from tests.conftest import tiny_config
 from tests.test_classification import CHANCE, classification_config
-from xtremedistil import export, losses, pipeline, students, tasks
+from xtremedistil import export, losses, pipeline, recipes, students, synthetic, tasks
 from xtremedistil import teacher as teacher_lib
+from xtremedistil.data import Sentence
 from xtremedistil.export import tflite
 from xtremedistil.manifest import Manifest
+from xtremedistil.options import Options
 from xtremedistil.students import transformer
+from xtremedistil.students import vocab as vocab_lib
 
 SHAPE = dict(student="transformer", num_hidden_layers=2, hidden_size=32, num_attention_heads=4,
              intermediate_size=64)
@@ -23,11 +27,12 @@ SHAPE = dict(student="transformer", num_hidden_layers=2, hidden_size=32, num_att
 
 @pytest.fixture(scope="module")
 def transformer_run(trained_run, tmp_path_factory):
-    """The tiny task distilled stage-wise into a 2-layer transformer, its layers learning the
-    teacher's (uniform map), on the trained run's teacher; exported."""
+    """The tiny task distilled stage-wise into a 2-layer transformer, its layers' attention
+    and states learning the teacher's (uniform map), on the trained run's teacher; exported."""
     trained, _ = trained_run
     config = tiny_config(os.path.dirname(trained.model_dir), **SHAPE, baseline=False,
                          distil_epochs=1, strategy="default", distil_multi_hidden_states=True,
+                         distil_attention=True, attention_layers="all",
                          model_dir=str(tmp_path_factory.mktemp("transformer") / "model"))
     for folder in ("teacher", "teacher_outputs"):
         shutil.copytree(os.path.join(trained.model_dir, folder),
@@ -41,8 +46,8 @@ def test_transformer_student_learns_the_task_unfreezing_layer_by_layer(transform
     assert metrics["student_type"] == "transformer"
     names = [s["name"] for s in metrics["stages"]]
     # Five groups from the top: logits, projection, layer_2, layer_1, embeddings.
-    assert names[2:] == ["layers", "representation"] + [f"logits_{i}" for i in range(1, 6)] + [
-        f"labels_{i}" for i in range(1, 6)]
+    assert names[2:] == ["attention", "layers", "representation"] + [
+        f"logits_{i}" for i in range(1, 6)] + [f"labels_{i}" for i in range(1, 6)]
     layers_stage = next(s for s in metrics["stages"] if s["name"] == "layers")
     assert layers_stage["best_val_loss"] < 1.0  # the mapped states came near the teacher's
     with open(os.path.join(config.model_dir, "teacher_outputs", "stamp.json"),
@@ -73,7 +78,7 @@ def test_real_pieces_do_not_see_the_padding():
     mask[0, 6:] = 0  # 6 real pieces, then padding
     changed = x.copy()
     changed[0, 6:] = rng.normal(size=(4, 16)) * 10  # anything at the padding
-    before, after = layer([x, mask]).numpy(), layer([changed, mask]).numpy()
+    before, after = layer([x, mask])[0].numpy(), layer([changed, mask])[0].numpy()
     np.testing.assert_allclose(after[0, :6], before[0, :6], atol=1e-5)
     assert not np.allclose(after[0, 6:], before[0, 6:])  # (padding rows do change)
     attention = layer.attention(x, mask).numpy()  # [B, N, T, T]
@@ -146,7 +151,7 @@ def test_exported_checkpoint_loads_in_transformers_with_equal_outputs(transforme
     examples = tasks.get("tagging").read_labeled(manifest.options).test[:8]
     ids, _ = export.encode(manifest, examples)
     student = export.load_student(manifest)
-    encoder = tf_keras.Model(student.input, student.get_layer("layer_2").output)
+    encoder = tf_keras.Model(student.input, transformer.layer_states(student, 2))
     bert = transformers.TFBertModel.from_pretrained(paths["checkpoint"])
     states = bert(input_ids=ids, attention_mask=(ids != 0).astype(np.int32)).last_hidden_state
     np.testing.assert_allclose(states.numpy(), encoder.predict(ids, verbose=0), atol=1e-4)
@@ -175,10 +180,240 @@ def test_a_new_run_starts_from_the_exported_checkpoint(transformer_run, trained_
     model = students.get(new).build(export.student_dims(manifest))
     model.load_weights(os.path.join(new.model_dir, "student", "initial.h5"))
     ids, _ = export.encode(manifest, tasks.get("tagging").read_labeled(new).test[:8])
-    encoder = tf_keras.Model(model.input, model.get_layer("layer_2").output)
+    encoder = tf_keras.Model(model.input, transformer.layer_states(model, 2))
     bert = transformers.TFBertModel.from_pretrained(paths["checkpoint"])
     states = bert(input_ids=ids, attention_mask=(ids != 0).astype(np.int32)).last_hidden_state
     np.testing.assert_allclose(encoder.predict(ids, verbose=0), states.numpy(), atol=1e-4)
     with pytest.raises(ValueError, match="--word_emb_dim=32"):
         students.get(new.replace(word_emb_dim=16)).load_checkpoint(
             model, paths["checkpoint"], manifest.student_vocab)
+
+
+# === Attention distillation (--distil_attention) ===
+
+def test_attention_loss_by_hand():
+    teacher = np.array([[[[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]]],
+                       np.float32)  # [B, L, T, T]; the last query row padded (all 0)
+    student = np.array([[[[0.25, 0.75, 0.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]]], np.float32)
+    # Row 1: 0.5 ln(0.5 / 0.25) + 0.5 ln(0.5 / 0.75); row 2: ln(1 / 0.5); the padded row 0.
+    row_1, row_2 = 0.5 * np.log(2) + 0.5 * np.log(2 / 3), np.log(2)
+    np.testing.assert_allclose(losses.attention_kl(teacher, student).numpy(),
+                               [[row_1, row_2, 0.0]], rtol=1e-5)
+    # Per example (sentence tasks): the mean over the real pieces (keys 1 and 2).
+    np.testing.assert_allclose(losses.attention_loss("kl", per_position=False)(
+        teacher, student).numpy(), [(row_1 + row_2) / 2], rtol=1e-5)
+    # MSE: row 1 (0.0625 + 0.0625 + 0) / 3, row 2 (0.25 + 0.25 + 0) / 3.
+    np.testing.assert_allclose(losses.attention_mse(teacher, student).numpy()[0, :2],
+                               [0.125 / 3, 0.5 / 3], rtol=1e-5)
+    # Two layers: their mean.
+    two = losses.attention_kl(np.concatenate([teacher, teacher], 1),
+                              np.concatenate([student, teacher], 1)).numpy()
+    np.testing.assert_allclose(two, [[row_1 / 2, row_2 / 2, 0.0]], rtol=1e-5)
+
+
+def attention_val_loss(model, chunk, ids):
+    """The student's mean attention KL against a stored chunk's maps, over real pieces."""
+    predicted = model.predict(ids, verbose=0)["attention"]
+    per_piece = losses.attention_kl(chunk["out_attention"].astype(np.float32), predicted).numpy()
+    return float((per_piece * chunk["mask_tokens"]).sum() / chunk["mask_tokens"].sum())
+
+
+def test_attention_stage_learns_the_teachers_stored_maps(transformer_run):
+    config, metrics, _ = transformer_run
+    outputs = os.path.join(config.model_dir, "teacher_outputs")
+    with open(os.path.join(outputs, "stamp.json"), encoding="utf-8") as f:
+        assert json.load(f)["attention_layers"] == [1, 2]
+    with np.load(os.path.join(outputs, "val_00000.npz")) as stored:
+        chunk = dict(stored)
+    n = len(chunk["input_ids"])
+    assert chunk["out_attention"].shape == (n, 2, 16, 16)  # [N, L_a, T, T], heads averaged
+    assert chunk["out_attention"].dtype == np.float16
+    real = chunk["mask_tokens"].astype(bool)
+    row_sums = chunk["out_attention"].astype(np.float32).sum(-1)  # [N, L_a, T]
+    np.testing.assert_allclose(row_sums.transpose(0, 2, 1)[real], 1, atol=3e-3)
+    assert not row_sums.transpose(0, 2, 1)[~real].any()  # padding queries' rows are 0
+    assert "online_teacher" not in metrics  # stored: far below --attention_cache_mb
+    manifest = Manifest.read(config.model_dir)
+    model = students.get(config).build(export.student_dims(manifest))
+    ids = pipeline_student_ids(manifest, chunk["input_ids"])
+    model.load_weights(os.path.join(config.model_dir, "student", "initial.h5"))
+    before = attention_val_loss(model, chunk, ids)
+    model.load_weights(os.path.join(config.model_dir, "student", "attention.h5"))
+    after = attention_val_loss(model, chunk, ids)
+    assert after < 0.8 * before, (before, after)
+
+
+def pipeline_student_ids(manifest, teacher_ids):
+    """Student ids of stored teacher pieces, with the run's vocabulary."""
+    tokenizer = teacher_lib.load_tokenizer(manifest.teacher_dir)
+    vocab = vocab_lib.StudentVocab(
+        np.asarray(tokenizer.convert_tokens_to_ids(manifest.student_vocab), np.int32))
+    return vocab.to_student_ids(teacher_ids, max(manifest.teacher_vocab_size, len(tokenizer)))
+
+
+def attention_then_labels(task, student, options):
+    """A recipe of two stages: the attention, then the labels."""
+    labels = recipes.Objective(recipes.LABELS, "logits", task.label_loss)
+    return [recipes.attention_stage(task, student, options),
+            recipes.Stage("labels", labels, student.groups_top_down(), score_on_dev=True)]
+
+
+def test_attention_beyond_the_cache_budget_runs_the_teacher_online(transformer_run, trained_run,
+                                                                    tmp_path):
+    recipes.RECIPES.register("attention_then_labels", attention_then_labels)
+    trained, _ = trained_run
+    config = tiny_config(os.path.dirname(trained.model_dir), **SHAPE, baseline=False,
+                         distil_epochs=1, strategy="default", recipe="attention_then_labels",
+                         distil_attention=True, attention_layers="all", attention_cache_mb=0,
+                         distil_batch_size=32, model_dir=str(tmp_path / "model"))
+    for folder in ("teacher", "teacher_outputs"):
+        shutil.copytree(os.path.join(trained.model_dir, folder),
+                        os.path.join(config.model_dir, folder))
+    metrics = pipeline.run(config)
+    assert [s["name"] for s in metrics["stages"]][2:] == ["attention", "labels"]
+    online = metrics["online_teacher"]["attention"]
+    assert online["seconds"] > 0 and online["batches"] >= 540 // 32  # every training batch
+    with np.load(os.path.join(config.model_dir, "teacher_outputs", "val_00000.npz")) as chunk:
+        assert "out_attention" not in chunk  # nothing stored
+    # The online maps are the ones a run within the budget stores.
+    hf_model = teacher_lib.load_teacher(os.path.join(trained.model_dir, "teacher"), 7,
+                                        tasks.get("tagging").teacher_class("auto"))
+    _, distiller = teacher_lib.keras_models(hf_model, tasks.get("tagging"), -1, ("attention",),
+                                            attention_layers=(1, 2))
+    teacher = teacher_lib.OnlineTeacher(distiller, "attention", 0, 16)
+    stored = os.path.join(transformer_run[0].model_dir, "teacher_outputs", "val_00000.npz")
+    with np.load(stored) as chunk:
+        np.testing.assert_allclose(teacher(chunk["input_ids"][:8]),
+                                   chunk["out_attention"][:8].astype(np.float32), atol=2e-3)
+
+
+def test_teacher_attention_output_averages_the_heads_of_the_mapped_layers(tiny_tokenizer,
+                                                                          tmp_path):
+    from tests.conftest import write_tiny_bert  # pylint: disable=import-outside-toplevel
+    hf_model = teacher_lib.load_teacher(str(write_tiny_bert(tmp_path / "bert")), 3,
+                                        tasks.get("tagging").teacher_class("auto"))
+    _, distiller = teacher_lib.keras_models(hf_model, tasks.get("tagging"), -1, ("attention",),
+                                            attention_layers=(2, 1))
+    encoded = tasks.get("tagging").encode(
+        [Sentence(tuple(words.split()), None, "xx", "") for words in ("alice met bob", "bob")],
+        tiny_tokenizer, 16)
+    maps = teacher_lib.predict(distiller, encoded, 2)["attention"]  # cut to 8 pieces, padded
+    attentions = hf_model(input_ids=encoded.input_ids, attention_mask=encoded.attention_mask,
+                          output_attentions=True).attentions
+    assert maps.shape == (2, 2, 16, 16)
+    queries = encoded.attention_mask[:, :8, np.newaxis]  # rows of padding queries are 0
+    np.testing.assert_allclose(maps[:, 0, :8, :8],
+                               attentions[1].numpy().mean(1)[:, :8, :8] * queries, atol=1e-5)
+    np.testing.assert_allclose(maps[:, 1, :8, :8],
+                               attentions[0].numpy().mean(1)[:, :8, :8] * queries, atol=1e-5)
+    assert not maps[:, :, 8:].any() and not maps[:, :, :, 8:].any()  # both position axes
+    assert not maps[1, :, 3:].any() and maps[1, :, :3].any()  # "bob": 3 pieces
+    with pytest.raises(ValueError, match="embeddings"):
+        teacher_lib.attention_layer_map("1:0,2:2", 2, (1,), 2)
+
+
+def test_student_attention_output_is_each_distilled_layers_head_mean(tmp_path):
+    options = tiny_config(tmp_path, **SHAPE, distil_attention=True, attention_layers="all")
+    dims = students.Dims(vocab_size=30, seq_len=10, num_labels=3, teacher_hidden_size=8)
+    model = students.get(options).build(dims)
+    ids = np.random.default_rng(0).integers(2, 30, size=(2, 10)).astype(np.int32)
+    ids[0, 6:] = 0
+    maps = model(ids)["attention"].numpy()
+    assert maps.shape == (2, 2, 10, 10)
+    np.testing.assert_allclose(maps.sum(-1), 1, rtol=1e-5)
+    assert maps[0, :, :, 6:].max() < 1e-6  # padding gets no attention
+    last = students.get(options.replace(attention_layers="last")).build(dims)
+    assert last.output["attention"].shape[1] == 1
+    with pytest.raises(ValueError, match="pair"):
+        students.get(options).build(dataclasses.replace(dims, output="pair"))
+
+
+# === Word embeddings, task transfer (--distil_mode=none), shorter inputs, checkpoints ===
+
+def test_compressed_and_frozen_word_embeddings(tmp_path):
+    options = tiny_config(tmp_path, **SHAPE, word_emb_dim=32)
+    hf_model = teacher_lib.load_teacher(os.path.join(tmp_path, "tiny_bert"), 3,
+                                        tasks.get("tagging").teacher_class("auto"))
+    vocab = vocab_lib.StudentVocab.full(hf_model.config.vocab_size, 0, 1)
+    table = pipeline.initial_word_embeddings(options, hf_model, vocab)
+    assert table.shape == (len(vocab), 32)  # PCA of the teacher's to --hidden_size
+    assert pipeline.initial_word_embeddings(
+        options.replace(compress_word_embedding=False), hf_model, vocab) is None
+    dims = students.Dims(len(vocab), 16, 3, 32)
+    student = students.get(options.replace(freeze_word_embedding=True))
+    model = student.build(dims, table)
+    # As wide as the encoder: the projection starts as the identity.
+    kernel, bias = model.get_layer("embedding_projection").get_weights()
+    np.testing.assert_array_equal(kernel, np.eye(32))
+    assert not bias.any()
+    student.set_trainable(model, student.groups_top_down())
+    assert not model.get_layer("word_embeddings").trainable
+    assert model.get_layer("embedding_projection").trainable
+    with pytest.raises(ValueError, match="freeze"):
+        options.replace(freeze_word_embedding=True, compress_word_embedding=False).validate()
+
+
+def test_task_transfer_fine_tunes_without_a_teacher(transformer_run, tmp_path, capsys):
+    _, _, paths = transformer_run
+    config = tiny_config(tmp_path, **SHAPE, word_emb_dim=32, distil_mode="none",
+                         pt_student_checkpoint=paths["checkpoint"], freeze_word_embedding=True,
+                         transfer_file="", distil_epochs=1, baseline=False, strategy="default")
+    metrics = pipeline.run(config)
+    assert metrics["teacher"] == {"trained": False}
+    assert [s["name"] for s in metrics["stages"]] == ["labels"]
+    assert metrics["student"]["mean_f1"] > 0.6
+    assert "not trained" in capsys.readouterr().out
+    # No teacher fine-tuned or run: its tokenizer alone, no transfer outputs.
+    assert not teacher_lib.is_finetuned(os.path.join(config.model_dir, "teacher"))
+    assert not os.path.exists(os.path.join(config.model_dir, "teacher_outputs"))
+    student_dir = os.path.join(config.model_dir, "student")
+    manifest = Manifest.read(config.model_dir)
+    model = students.get(config).build(export.student_dims(manifest))
+    model.load_weights(os.path.join(student_dir, "initial.h5"))
+    initial = model.get_layer("word_embeddings").get_weights()[0]
+    model.load_weights(os.path.join(student_dir, "best.h5"))
+    np.testing.assert_array_equal(model.get_layer("word_embeddings").get_weights()[0], initial)
+    # The export reads the student's pieces with the teacher's tokenizer.
+    ids, _ = export.encode(manifest, tasks.get("tagging").read_labeled(config).test[:4])
+    assert export.load_student(manifest).predict(ids, verbose=0).shape == (4, 16, 7)
+    with pytest.raises(ValueError, match="--baseline"):
+        config.replace(baseline=True).validate()
+
+
+def test_exported_student_reads_any_length_up_to_its_positions(transformer_run):
+    config, _, _ = transformer_run
+    manifest = Manifest.read(config.model_dir)
+    examples = tasks.get("tagging").read_labeled(manifest.options).test[:8]
+    ids, _ = export.encode(manifest, examples, seq_len=8)
+    short = export.load_student(manifest, seq_len=8).predict(ids, verbose=0)
+    full = export.load_student(manifest).predict(np.pad(ids, [(0, 0), (0, 8)]), verbose=0)
+    np.testing.assert_allclose(short, full[:, :8], atol=1e-5)
+    with pytest.raises(ValueError, match="at most 16 pieces"):
+        export.load_student(manifest, seq_len=17)
+
+
+def test_checkpoint_of_a_bpe_teacher_carries_the_teachers_tokenizer(tmp_path):
+    options = Options(**SHAPE, seq_len=16, model_dir=str(tmp_path / "model"))
+    teacher_dir = synthetic.write_tiny_roberta(tmp_path / "model" / "teacher")
+    tokenizer = teacher_lib.load_tokenizer(teacher_dir)
+    # A student vocabulary of a few pieces: the others read as its unknown piece.
+    kept = sorted(set(tokenizer(["alice met bob"])["input_ids"][0]) - {tokenizer.pad_token_id,
+                                                                       tokenizer.unk_token_id})
+    vocab = vocab_lib.StudentVocab(np.asarray([tokenizer.pad_token_id, tokenizer.unk_token_id]
+                                              + kept, np.int32))
+    manifest = Manifest(options, task="tagging", labels=["O"],
+                        student_vocab=tokenizer.convert_ids_to_tokens(vocab.teacher_ids.tolist()),
+                        teacher_hidden_size=32, teacher_vocab_size=len(tokenizer))
+    model = students.get(options).build(students.Dims(len(vocab), 16, 1, 32))
+    folder = transformer.save_checkpoint(model, manifest, str(tmp_path / "checkpoint"))
+    loaded = transformers.AutoTokenizer.from_pretrained(folder)
+    assert loaded.get_vocab() == tokenizer.get_vocab()
+    pieces = loaded(["alice met bob", "paris bob"], padding="max_length", max_length=16,
+                    return_tensors="np")
+    bert = transformers.TFBertModel.from_pretrained(folder)
+    states = bert(input_ids=pieces["input_ids"], attention_mask=pieces["attention_mask"])
+    encoder = tf_keras.Model(model.input, transformer.layer_states(model, 2))
+    student_ids = vocab.to_student_ids(pieces["input_ids"], len(tokenizer))
+    real = pieces["attention_mask"].astype(bool)
+    np.testing.assert_allclose(states.last_hidden_state.numpy()[real],
+                               encoder.predict(student_ids, verbose=0)[real], atol=1e-4)

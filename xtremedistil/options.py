@@ -91,7 +91,18 @@ class Options:
         "train and transfer sets (rarer ones become [UNK]; a cap on the embedding table's "
         "size); 0 keeps every seen piece.", STUDENT)
     word_emb_dim: int = option(100, "Student word embedding size (the teacher's embeddings, "
-                               "factorised).", STUDENT)
+                               "factorised: --compress_word_embedding). The transformer "
+                               "student projects them to --hidden_size; equal to it, the "
+                               "projection starts as the identity (PCA to the encoder's "
+                               "width).", STUDENT)
+    compress_word_embedding: bool = option(
+        True, "Start the student's word embeddings from the teacher's, compressed by PCA to "
+        "--word_emb_dim (--pca_rescale); false: random (the transformer student from "
+        "--pt_student_checkpoint: that folder's).", STUDENT)
+    freeze_word_embedding: bool = option(
+        False, "Keep the student's word embeddings as they start (--compress_word_embedding "
+        "or --pt_student_checkpoint) in every stage; the transformer's projection to "
+        "--hidden_size still trains.", STUDENT)
     bilstm_hidden_size: int = option(128, "Student LSTM units per direction.", STUDENT)
     num_hidden_layers: int = option(4, "--student=transformer: encoder layers.", STUDENT)
     hidden_size: int = option(256, "--student=transformer: width of the encoder (the word "
@@ -130,7 +141,11 @@ class Options:
         "'stagewise' the stages of --recipe (representation, logits, labels, each with gradual "
         "unfreezing); 'soft' the teacher's logits (--logits_loss), then the labels; 'hard' "
         "the teacher's predicted labels (cross-entropy), then the labels. Every layer trains "
-        "in 'soft' and 'hard'.", DISTIL, ["stagewise", "soft", "hard"])
+        "in 'soft' and 'hard'. 'none': no distillation, the student fine-tuned on the labels "
+        "alone (e.g. task transfer from --pt_student_checkpoint); the teacher is neither "
+        "fine-tuned nor run and no transfer set is read: --pt_teacher_checkpoint only gives "
+        "the tokenizer (and, --compress_word_embedding, the embeddings).", DISTIL,
+        ["stagewise", "soft", "hard", "none"])
     distil_batch_size: int = option(32, "Student batch size per replica.", DISTIL)
     distil_epochs: int = option(10, "Maximum epochs of each distillation sub-stage.", DISTIL)
     distil_chunk_size: int = option(10000, "Transfer sentences per chunk of stored teacher "
@@ -160,6 +175,22 @@ class Options:
         "", "With --distil_multi_hidden_states: 'student:teacher' layer pairs, one per student "
         "layer (e.g. '1:2,2:4,3:6'); empty: uniform, student layer i learns teacher layer "
         "i * teacher layers // student layers (the last learns the last).", DISTIL)
+    distil_attention: bool = option(
+        False, "--student=transformer, stage-wise recipes: first an 'attention' stage in which "
+        "the student's attention distributions (heads averaged) learn those of its teacher "
+        "layers (--layer_map; MiniLM), --attention_loss over every real piece.", DISTIL)
+    attention_layers: str = option(
+        "last", "With --distil_attention: the student layers whose attention learns the "
+        "teacher's: 'last' the top layer alone (MiniLM), 'all' every layer.", DISTIL,
+        ["last", "all"])
+    attention_loss: str = option(
+        "kl", "With --distil_attention: KL(teacher || student) of each piece's attention "
+        "distribution, or the mean squared error of its weights.", DISTIL, ["kl", "mse"])
+    attention_cache_mb: int = option(
+        1024, "With --distil_attention: the most MiB the teacher's attention maps (float16, "
+        "--seq_len^2 per layer and sentence) may take in model_dir/teacher_outputs; when "
+        "the transfer set needs more, the teacher runs on each batch of the attention stage "
+        "instead (metrics.json: online_teacher).", DISTIL)
     transfer_mask: str = option(
         "words", "Transfer-set positions the representation and logit stages distil: 'words' "
         "the first piece of every word (where the fine-tuned teacher's logits were trained), "
@@ -205,6 +236,20 @@ class Options:
         if self.distil_multi_hidden_states and self.student != "transformer":
             raise ValueError("--distil_multi_hidden_states maps student layers to teacher "
                              "layers: it needs --student=transformer.")
+        if self.distil_attention and (self.student != "transformer" or self.do_pairwise):
+            raise ValueError("--distil_attention needs --student=transformer and a task whose "
+                             "student reads what the teacher reads (not --do_pairwise).")
+        if self.distil_mode == "none" and (self.baseline or self.distil_attention
+                                           or self.distil_multi_hidden_states):
+            raise ValueError("--distil_mode=none trains on the labels alone: --baseline would "
+                             "repeat it, and --distil_attention and --distil_multi_hidden_states "
+                             "need a teacher.")
+        if self.freeze_word_embedding and not (self.compress_word_embedding
+                                               or self.pt_student_checkpoint):
+            raise ValueError("--freeze_word_embedding would freeze random embeddings: keep "
+                             "--compress_word_embedding or give --pt_student_checkpoint.")
+        if self.attention_cache_mb < 0:
+            raise ValueError("--attention_cache_mb must be >= 0 (0: never stored).")
         if not 0 <= self.dropout_rate < 1:
             raise ValueError("--dropout_rate must be in [0, 1).")
         if self.do_pairwise and self.do_NER:
@@ -217,6 +262,12 @@ class Options:
                 raise ValueError(f"--{field.name}={getattr(self, field.name)}: expected one of "
                                  f"{', '.join(choices)}.")
         return self
+
+    @property
+    def attention_student_layers(self):
+        """The student layers (1-based) whose attention --distil_attention distils."""
+        layers = self.num_hidden_layers
+        return tuple(range(1, layers + 1)) if self.attention_layers == "all" else (layers,)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -232,7 +283,8 @@ class Options:
 
 
 # Options that may change when a run resumes in an existing model_dir; all others must match.
-MAY_CHANGE_ON_RESUME = ("model_dir", "strategy", "baseline", "checkpoint_steps")
+MAY_CHANGE_ON_RESUME = ("model_dir", "strategy", "baseline", "checkpoint_steps",
+                        "attention_cache_mb")
 
 
 def fields(group=None):

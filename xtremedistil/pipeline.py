@@ -55,6 +55,9 @@ class Teacher:
     fingerprint: str
     seconds: float  # fine-tuning time (0 when reused)
     layers: tuple  # the teacher layers of the 'layers' output (--layer_map), when distilled
+    attention_layers: tuple = ()  # those of the stored 'attention' output, when distilled
+    online: dict = dataclasses.field(default_factory=dict)  # output -> OnlineTeacher
+    trained: bool = True  # False: pre-trained only, never run (a recipe distilling nothing)
 
 
 @dataclasses.dataclass
@@ -64,6 +67,12 @@ class TransferOutputs:
     train_count: int  # training examples in every worker's share
     seconds: float
     per_worker: list  # {"worker", "sentences" its teacher ran on in this run, "seconds"}
+    online: dict = dataclasses.field(default_factory=dict)  # output -> OnlineTeacher
+
+    @classmethod
+    def none(cls):
+        """No transfer set: the recipe distils nothing."""
+        return cls([], [], 0, 0.0, [])
 
 
 @dataclasses.dataclass
@@ -75,6 +84,10 @@ class BuiltStudent:
     dims: students.Dims
     ids: dict  # split name -> student ids [N, T]
     initial_weights: str  # the initialisation shared by the student and the baseline
+
+
+# What metrics.json (and the results table) give as the scores of a teacher never trained.
+UNTRAINED_TEACHER_SCORES = {"trained": False}
 
 
 # === Phases ===
@@ -103,12 +116,12 @@ def check_model_dir(options):
             "use those options to resume, or a new --model_dir.")
 
 
-def load_data(options, task, tokenizer):
+def load_data(options, task, tokenizer, reads_transfer=True):
     """Reads and encodes the labeled splits; counts the transfer set (a streaming pass that
-    also finds undecodable bytes early)."""
+    also finds undecodable bytes early) unless the recipe does not read it."""
     labeled = task.read_labeled(options)
-    transfer_count = sum(1 for _ in task.transfer_examples(options))
-    if transfer_count < 2:
+    transfer_count = sum(1 for _ in task.transfer_examples(options)) if reads_transfer else 0
+    if reads_transfer and transfer_count < 2:
         raise ValueError(f"--transfer_file={options.transfer_file}: distillation needs "
                          f"unlabeled sentences; found {transfer_count}.")
     encoded = {name: task.encode(examples, tokenizer, options.seq_len, labeled.labels)
@@ -120,12 +133,14 @@ def load_data(options, task, tokenizer):
     return Data(labeled, transfer_count, encoded)
 
 
-def check_disk_space(options, hf_model, data, fine_tuned, folder, layers):
+def check_disk_space(options, hf_model, data, fine_tuned, folder, layers, attention_layers):
     """Fails unless model_dir has room for what this run still writes: teacher copies (the
     fine-tuned one and 2 checkpoints, unless reused) and the teacher outputs (in `folder`)."""
     teacher_bytes = 0 if fine_tuned else 3 * 4 * students.count_params(hf_model)
     width = hf_model.config.hidden_size * (1 + len(layers)) + len(data.labeled.labels)
-    outputs_bytes = data.transfer_count * options.seq_len * (2 * width + 8)
+    outputs_bytes = (data.transfer_count * options.seq_len * (2 * width + 8)
+                     + teacher_cache.attention_bytes(data.transfer_count, len(attention_layers),
+                                                     options.seq_len))
     stored = sum(e.stat().st_size for e in os.scandir(folder)) if os.path.isdir(folder) else 0
     needed = teacher_bytes + max(0, outputs_bytes - stored) + 100 * 2**20
     free = shutil.disk_usage(options.model_dir).free
@@ -136,25 +151,63 @@ def check_disk_space(options, hf_model, data, fine_tuned, folder, layers):
                          "another folder.")
 
 
+def teacher_layers(options, hf_model, outputs):
+    """(teacher layers of the 'layers' output, of the 'attention' output): those the student
+    layers learn (--layer_map), () for an output not distilled."""
+    teacher_layers_count = teacher_lib.num_layers(hf_model)
+    layers = (teacher_lib.layer_map(options.layer_map, options.num_hidden_layers,
+                                    teacher_layers_count) if "layers" in outputs else ())
+    attention_layers = (teacher_lib.attention_layer_map(
+        options.layer_map, options.num_hidden_layers, options.attention_student_layers,
+        teacher_layers_count) if "attention" in outputs else ())
+    return layers, attention_layers
+
+
+def online_outputs(options, data, outputs, attention_layers):
+    """The outputs the teacher computes on each batch instead of storing them: the attention
+    maps, when the transfer set's would take more than --attention_cache_mb."""
+    if "attention" not in outputs:
+        return ()
+    size = teacher_cache.attention_bytes(data.transfer_count, len(attention_layers),
+                                         options.seq_len)
+    if size <= options.attention_cache_mb * 2**20:
+        return ()
+    logging.info("teacher outputs: the attention maps would take %.0f MiB, more than "
+                 "--attention_cache_mb=%d: the teacher computes them on each batch of the "
+                 "attention stage", size / 2**20, options.attention_cache_mb)
+    return ("attention",)
+
+
 def prepare_teacher(options, task, data, tokenizer, strategy, outputs, outputs_folder):
-    """The fine-tuned teacher from model_dir, or fine-tuned now and saved there."""
+    """The fine-tuned teacher from model_dir, or fine-tuned now and saved there; its
+    distiller gives the `outputs` to store, its `online` models the others."""
     folder = os.path.join(options.model_dir, "teacher")
     fine_tuned = teacher_lib.is_finetuned(folder)
     checkpoint = folder if fine_tuned else options.pt_teacher_checkpoint
     with strategy.scope():
         hf_model = teacher_lib.load_teacher(checkpoint, len(data.labeled.labels),
                                             task.teacher_class(options.pt_teacher))
-        layers = (teacher_lib.layer_map(options.layer_map, options.num_hidden_layers,
-                                        teacher_lib.num_layers(hf_model))
-                  if "layers" in outputs else ())
-        predictor, distiller = teacher_lib.keras_models(hf_model, task, options.teacher_layer,
-                                                        outputs, layers)
+    layers, attention_layers = teacher_layers(options, hf_model, outputs)
+    online_names = online_outputs(options, data, outputs, attention_layers)
+    stored = [name for name in outputs if name not in online_names]
+    stored_attention = attention_layers if "attention" in stored else ()
+
+    def models():
+        return teacher_lib.keras_models(hf_model, task, options.teacher_layer, stored, layers,
+                                        stored_attention)
+    with strategy.scope():
+        predictor, distiller = models()
     if distribute.worker_share(strategy)[1] > 1:
         # Each worker runs the teacher on its own share, so outside the strategy: its predict
         # gathers every worker's batch, a collective that needs the same batches on all.
-        _, distiller = teacher_lib.keras_models(hf_model, task, options.teacher_layer, outputs,
-                                                layers)
-    check_disk_space(options, hf_model, data, fine_tuned, outputs_folder, layers)
+        _, distiller = models()
+    # Online outputs run outside the strategy too: on each worker's own batches.
+    online = {name: teacher_lib.OnlineTeacher(
+        teacher_lib.keras_models(hf_model, task, options.teacher_layer, (name,), layers,
+                                 attention_layers)[1], name, tokenizer.pad_token_id,
+        options.seq_len) for name in online_names}
+    check_disk_space(options, hf_model, data, fine_tuned, outputs_folder, layers,
+                     stored_attention)
     started = time.time()
     if fine_tuned:
         logging.info("teacher: fine-tuned in an earlier run, loaded from %s", folder)
@@ -172,7 +225,19 @@ def prepare_teacher(options, task, data, tokenizer, strategy, outputs, outputs_f
         teacher_lib.save(hf_model, tokenizer, folder)
         teacher_lib.finish_fine_tuning(checkpoints)
     return Teacher(hf_model, tokenizer, predictor, distiller,
-                   training.weights_fingerprint(hf_model), time.time() - started, layers)
+                   training.weights_fingerprint(hf_model), time.time() - started, layers,
+                   stored_attention, online)
+
+
+def load_untrained_teacher(options, task, data, tokenizer):
+    """The pre-trained teacher of a recipe that distils nothing (--distil_mode=none), neither
+    fine-tuned nor run: its tokenizer goes to model_dir/teacher (export reads the student's
+    pieces with it), its word embeddings may start the student (--compress_word_embedding)."""
+    hf_model = teacher_lib.load_teacher(options.pt_teacher_checkpoint, len(data.labeled.labels),
+                                        task.teacher_class(options.pt_teacher))
+    teacher_lib.save_tokenizer(tokenizer, os.path.join(options.model_dir, "teacher"))
+    return Teacher(hf_model, tokenizer, None, None, training.weights_fingerprint(hf_model),
+                   0.0, (), trained=False)
 
 
 def store_teacher_outputs(options, task, teacher, strategy, outputs, folder):
@@ -183,6 +248,8 @@ def store_teacher_outputs(options, task, teacher, strategy, outputs, folder):
              "teacher_layer": options.teacher_layer, "seq_len": options.seq_len}
     if teacher.layers:
         stamp["layers"] = list(teacher.layers)
+    if teacher.attention_layers:
+        stamp["attention_layers"] = list(teacher.attention_layers)
     worker, workers = distribute.worker_share(strategy)
     who = f"worker {worker} of {workers}: " if workers > 1 else ""
 
@@ -206,7 +273,7 @@ def store_teacher_outputs(options, task, teacher, strategy, outputs, folder):
     per_worker = [{"worker": k, "sentences": int(n), "seconds": round(float(t), 2)}
                   for k, (n, t) in enumerate(table)]
     return TransferOutputs(stored.train_paths, stored.val_paths, stored.train_count, seconds,
-                           per_worker)
+                           per_worker, teacher.online)
 
 
 def build_student(options, task, teacher, data, transfer, strategy, distils_last_layer):
@@ -231,9 +298,7 @@ def build_student(options, task, teacher, data, transfer, strategy, distils_last
     folder = os.path.join(options.model_dir, "student")
     initial_weights = os.path.join(folder, "initial.h5")
     with strategy.scope():
-        model = student.build(dims, vocab_lib.factorise_embeddings(
-            teacher_lib.word_embeddings(hf_model), vocab.teacher_ids, options.word_emb_dim,
-            rescale=options.pca_rescale))
+        model = student.build(dims, initial_word_embeddings(options, hf_model, vocab))
     if os.path.exists(initial_weights):
         model.load_weights(initial_weights)
     else:
@@ -249,8 +314,18 @@ def build_student(options, task, teacher, data, transfer, strategy, distils_last
     return BuiltStudent(student, model, vocab, id_table, dims, ids, initial_weights)
 
 
+def initial_word_embeddings(options, hf_model, vocab):
+    """[V_s, E] the student's first word embeddings: the teacher's compressed by PCA
+    (--compress_word_embedding, --pca_rescale), or None (random)."""
+    if not options.compress_word_embedding:
+        return None
+    return vocab_lib.factorise_embeddings(teacher_lib.word_embeddings(hf_model),
+                                          vocab.teacher_ids, options.word_emb_dim,
+                                          rescale=options.pca_rescale)
+
+
 def student_dims(options, task, data, teacher, vocab):
-    hidden = teacher.distiller.output.get("hidden")
+    hidden = teacher.distiller.output.get("hidden") if teacher.distiller is not None else None
     return students.Dims(len(vocab), options.seq_len, len(data.labeled.labels),
                          int(hidden.shape[-1]) if hidden is not None
                          else teacher.hf_model.config.hidden_size, task.student_output)
@@ -276,7 +351,8 @@ def distil(options, task, stages, built, model, data, transfer, strategy, folder
         if objective.on_transfer_set:
             return _plan(options, _transfer_train(options, objective, built, transfer, strategy),
                          teacher_cache.dataset(transfer.val_paths, objective.target,
-                                               objective.mask, batch, built.id_table),
+                                               objective.mask, batch, built.id_table,
+                                               online=transfer.online.get(objective.target)),
                          transfer.train_count, batch, options.distil_epochs, "loss")
         # Stages on labels (--label_stage_sizes, --label_stage_monitor).
         fine_tuning = options.label_stage_sizes == "fine_tuning"
@@ -311,7 +387,8 @@ def _transfer_train(options, objective, built, transfer, strategy):
 
     def read(epoch, worker_batch, rows=None):
         return teacher_cache.dataset(transfer.train_paths, objective.target, objective.mask,
-                                     worker_batch, built.id_table, options.seed, epoch, rows)
+                                     worker_batch, built.id_table, options.seed, epoch, rows,
+                                     online=transfer.online.get(objective.target))
     if workers == 1:
         return lambda epoch: read(epoch, batch)
     steps = -(-transfer.train_count // batch)
@@ -398,6 +475,31 @@ def run(options, given=None):
             tf_keras.mixed_precision.set_global_policy("float32")
 
 
+def teacher_phases(options, task, data, tokenizer, strategy, outputs, outputs_folder, phases):
+    """The phases 'teacher' and 'teacher_outputs': (Teacher, its test scores, TransferOutputs).
+
+    With no output to distil the pre-trained teacher is only loaded (its tokenizer and
+    embeddings): its scores say {"trained": false} and there is no transfer set.
+    """
+    batch = options.distil_batch_size * strategy.num_replicas_in_sync
+    if not outputs:
+        phases.start("teacher", f"{options.pt_teacher_checkpoint}: not fine-tuned, the recipe "
+                     "distils nothing (its tokenizer and word embeddings only)")
+        teacher = load_untrained_teacher(options, task, data, tokenizer)
+        phases.start("teacher_outputs", "none: the transfer set is not read")
+        return teacher, UNTRAINED_TEACHER_SCORES, TransferOutputs.none()
+    phases.start("teacher", f"{options.pt_teacher_checkpoint}, fine-tuned on the labeled data")
+    teacher = prepare_teacher(options, task, data, tokenizer, strategy, outputs, outputs_folder)
+    teacher_scores = teacher_test_scores(options, task, teacher, data, batch)
+    logging.info("teacher: test %s %.4f", task.metric, teacher_scores[task.metric])
+    stored = [name for name in outputs if name not in teacher.online]
+    phases.start("teacher_outputs", f"{', '.join(stored) or 'the pieces alone'} on "
+                 f"{data.transfer_count:,} transfer examples"
+                 + "".join(f"; {name} computed on each batch" for name in teacher.online))
+    transfer = store_teacher_outputs(options, task, teacher, strategy, stored, outputs_folder)
+    return teacher, teacher_scores, transfer
+
+
 def _run(options, strategy, outputs_folder):
     started = time.time()
     task = tasks.get(tasks.name_for(options))
@@ -412,17 +514,14 @@ def _run(options, strategy, outputs_folder):
     phases.start("data", f"reading and encoding ({options.strategy} strategy, {replicas} "
                  f"replica{'s' if replicas > 1 else ''})")
     tokenizer = teacher_lib.load_tokenizer(options.pt_teacher_checkpoint)
-    data = load_data(options, task, tokenizer)
-    phases.start("teacher", f"{options.pt_teacher_checkpoint}, fine-tuned on the labeled data")
-    teacher = prepare_teacher(options, task, data, tokenizer, strategy, outputs, outputs_folder)
-    teacher_scores = teacher_test_scores(options, task, teacher, data, batch)
-    logging.info("teacher: test %s %.4f", task.metric, teacher_scores[task.metric])
-    phases.start("teacher_outputs", f"{', '.join(outputs)} on {data.transfer_count:,} "
-                 "transfer examples")
-    transfer = store_teacher_outputs(options, task, teacher, strategy, outputs, outputs_folder)
+    # A recipe that distils nothing (--distil_mode=none) needs no teacher pass, no transfer set.
+    data = load_data(options, task, tokenizer, reads_transfer=bool(outputs))
+    teacher, teacher_scores, transfer = teacher_phases(options, task, data, tokenizer, strategy,
+                                                       outputs, outputs_folder, phases)
     phases.start("student", f"building the {options.student} student")
     built = build_student(options, task, teacher, data, transfer, strategy,
-                          teacher_lib.is_last_layer(teacher.hf_model, options.teacher_layer))
+                          teacher.trained and teacher_lib.is_last_layer(teacher.hf_model,
+                                                                        options.teacher_layer))
     write_manifest(options, task, data, teacher, built)
     records, best = distil(options, task, stages, built, built.model, data, transfer, strategy,
                            "student", phases)
@@ -453,15 +552,19 @@ def _run(options, strategy, outputs_folder):
         "compression": params["teacher"] / params["student"],
         "truncated_sentences": truncated, "skipped_sentences": data.labeled.skipped,
         "best_stage": best["name"], "replicas": replicas,
-        "stages": [{"name": "teacher_fine_tuning", "seconds": round(teacher.seconds, 2),
-                    "best_val_loss": None},
-                   {"name": "teacher_outputs", "seconds": round(transfer.seconds, 2),
-                    "best_val_loss": None}]
+        "stages": ([{"name": "teacher_fine_tuning", "seconds": round(teacher.seconds, 2),
+                     "best_val_loss": None},
+                    {"name": "teacher_outputs", "seconds": round(transfer.seconds, 2),
+                     "best_val_loss": None}] if teacher.trained else [])
                   + [{k: r[k] for k in ("name", "seconds", "best_val_loss", "best_val_accuracy")
                       if k in r} for r in records],
         "teacher_outputs_per_worker": transfer.per_worker,
         "seconds": round(time.time() - started, 2),
     }
+    if transfer.online:
+        # Seconds the teacher spent on the batches of stages whose outputs were not stored.
+        metrics["online_teacher"] = {name: online.record()
+                                     for name, online in transfer.online.items()}
     scores = {"teacher": teacher_scores, "student": student_scores}
     if baseline_scores is not None:
         metrics["baseline"] = scores["baseline"] = baseline_scores

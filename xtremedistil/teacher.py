@@ -7,6 +7,7 @@ Legend: B batch, T seq_len, H teacher hidden size, C labels.
 
 import os
 import pathlib
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -125,30 +126,93 @@ def layer_map(given, student_layers, teacher_layers):
     return tuple(pairs[i] for i in range(1, student_layers + 1))
 
 
-def keras_models(hf_model, task, teacher_layer, outputs=("hidden", "logits"), layers=()):
+def attention_layer_map(layer_map_option, student_layers, attention_student_layers,
+                        teacher_layers):
+    """The teacher layer whose attention each of `attention_student_layers` learns
+    (--distil_attention), by --layer_map; a tuple."""
+    mapped = layer_map(layer_map_option, student_layers, teacher_layers)
+    result = tuple(mapped[i - 1] for i in attention_student_layers)
+    if 0 in result:
+        raise ValueError(f"--layer_map={layer_map_option}: --distil_attention maps a student "
+                         "layer to the teacher's embeddings (0), which have no attention.")
+    return result
+
+
+def keras_models(hf_model, task, teacher_layer, outputs=("hidden", "logits"), layers=(),
+                 attention_layers=()):
     """(predictor, distiller): tf.keras models over Encoded.teacher_inputs(): input_ids,
     attention_mask and, when the task has segments (pairs), token_type_ids.
 
     predictor returns the logits; distiller returns {name: tensor} of the task's teacher
     `outputs` ('hidden' is the layer `teacher_layer`: 0 embeddings, -1 the last layer;
-    'layers' the 'hidden' of each of `layers`, stacked on axis 1: [B, L, ...]).
+    'layers' the 'hidden' of each of `layers`, stacked on axis 1: [B, L, ...]; 'attention'
+    the head-averaged attention distributions of each of `attention_layers` (1-based),
+    [B, L_a, T, T]), or None when `outputs` is empty.
     """
     layer = resolve_layer(hf_model, teacher_layer)
     # Any length up to seq_len: `predict` cuts batches after their longest sentence.
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if task.segment_ids else [])
     inputs = [tf_keras.Input((None,), dtype=tf.int32, name=name) for name in names]
-    hf_outputs = hf_model(**dict(zip(names, inputs)), output_hidden_states=True)
+    hf_outputs = hf_model(**dict(zip(names, inputs)), output_hidden_states=True,
+                          output_attentions=bool(attention_layers))
     # float32 outputs whatever the mixed-precision policy: losses and stored outputs need them.
     tensors = task.teacher_output_tensors(hf_outputs, layer)
     if layers:
         tensors["layers"] = tf.stack([task.teacher_output_tensors(hf_outputs, n)["hidden"]
                                       for n in layers], axis=1)
+    if attention_layers:
+        # attentions[i - 1]: layer i's [B, N, T, T]; its heads averaged, and the rows of
+        # padding queries 0 (they would depend on how long the batch was cut).
+        queries = tf.cast(inputs[1], tf.float32)[:, tf.newaxis, :, tf.newaxis]  # [B, 1, T, 1]
+        tensors["attention"] = queries * tf.stack(
+            [tf.reduce_mean(hf_outputs.attentions[n - 1], axis=1) for n in attention_layers],
+            axis=1)
     named = {name: tf_keras.layers.Activation("linear", dtype="float32", name=name)(tensor)
              for name, tensor in tensors.items()}
     predictor = tf_keras.Model(inputs, named["logits"], name="teacher_predictor")
-    distiller = tf_keras.Model(inputs, {name: named[name] for name in outputs},
-                               name="teacher_distiller")
+    distiller = (tf_keras.Model(inputs, {name: named[name] for name in outputs},
+                                name="teacher_distiller") if outputs else None)
     return predictor, distiller
+
+
+class OnlineTeacher:
+    """A teacher output computed on each training batch instead of stored (the attention maps
+    of a transfer set larger than --attention_cache_mb); counts the seconds it takes.
+
+    Called on teacher piece ids [B, T] (the stored input_ids); returns the output [B, ...]
+    float32, padded back to T along its position axes like `predict`.
+    """
+
+    def __init__(self, distiller, name, pad_id, seq_len):
+        self.name, self.pad_id, self.seq_len = name, pad_id, seq_len
+        shape = distiller.output[name].shape[1:]
+        self.shape = tuple(seq_len if size is None else size for size in shape)
+        self._axes = _position_axes(distiller.output[name])
+        self._run = tf.function(lambda ids, mask: distiller([ids, mask], training=False)[name],
+                                reduce_retracing=True)
+        self.seconds, self.batches = 0.0, 0
+
+    def __call__(self, input_ids):
+        started = time.monotonic()
+        mask = (input_ids != self.pad_id).astype(np.int32)
+        width = training.cut_width(mask.sum(axis=1), input_ids.shape[1])
+        value = self._run(tf.constant(input_ids[:, :width]), tf.constant(mask[:, :width]))
+        value = _pad_positions(value.numpy().astype(np.float32), self._axes, width,
+                               self.seq_len)
+        self.seconds += time.monotonic() - started
+        self.batches += 1
+        return value
+
+    def record(self):
+        """What metrics.json says of it."""
+        return {"seconds": round(self.seconds, 2), "batches": self.batches}
+
+
+def save_tokenizer(tokenizer, folder):
+    """The tokenizer alone in the teacher's folder, for a run that never fine-tunes the teacher
+    (--distil_mode=none): export reads the student's word pieces with it."""
+    os.makedirs(folder, exist_ok=True)
+    tokenizer.save_pretrained(folder)
 
 
 def save(hf_model, tokenizer, folder):
@@ -169,11 +233,11 @@ def predict(model, encoded, batch_size, dtype=np.float32):
     The teacher's cost grows with the length it reads and most sentences are far shorter than
     seq_len, so examples are batched by length and each batch is cut after its longest
     sentence (rounded up to a multiple of 8, a few traced shapes); per-position outputs are
-    padded back to seq_len with zeros along their position axis (the model's output axis of
-    unknown size after the batch: [B, T, H], [B, L, T, H]). The attention mask keeps the real
-    positions' outputs the same as with the padding.
+    padded back to seq_len with zeros along their position axes (the model's output axes of
+    unknown size after the batch: [B, T, H], [B, L, T, H], [B, L, T, T]). The attention mask
+    keeps the real positions' outputs the same as with the padding.
     """
-    axes = tf.nest.map_structure(_position_axis, model.output)
+    axes = [_position_axes(tensor) for tensor in tf.nest.flatten(model.output)]
     lengths = encoded.attention_mask.sum(axis=1)
     order = np.argsort(-lengths, kind="stable")
     seq_len = encoded.input_ids.shape[1]
@@ -184,26 +248,26 @@ def predict(model, encoded, batch_size, dtype=np.float32):
         rows = order[start:start + batch_size]
         width = training.cut_width(lengths[rows], seq_len)
         outputs = model.predict_on_batch([a[rows, :width] for a in encoded.teacher_inputs()])
-        parts.append(tf.nest.map_structure(
-            lambda value, axis: _pad_positions(np.asarray(value, dtype), axis, width, seq_len),
-            outputs, axes))
+        parts.append([_pad_positions(np.asarray(value, dtype), value_axes, width, seq_len)
+                      for value, value_axes in zip(tf.nest.flatten(outputs), axes)])
         report.update(start + len(rows))
     restore = np.argsort(order, kind="stable")
-    return tf.nest.map_structure(lambda *values: np.concatenate(values)[restore], *parts)
+    return tf.nest.pack_sequence_as(model.output, [np.concatenate(values)[restore]
+                                                   for values in zip(*parts)])
 
 
-def _position_axis(tensor):
-    """The position axis of a Keras output (None: it has none): its one axis of unknown size
-    after the batch, as the inputs are of any length."""
-    unknown = [axis for axis, size in enumerate(tensor.shape) if axis > 0 and size is None]
-    return unknown[0] if unknown else None
+def _position_axes(tensor):
+    """The position axes of a Keras output: its axes of unknown size after the batch, as the
+    inputs are of any length (none for sentence outputs, two for attention maps)."""
+    return [axis for axis, size in enumerate(tensor.shape) if axis > 0 and size is None]
 
 
-def _pad_positions(value, axis, width, seq_len):
-    if axis is None:
+def _pad_positions(value, axes, width, seq_len):
+    if not axes:
         return value
     padding = [(0, 0)] * value.ndim
-    padding[axis] = (0, seq_len - width)
+    for axis in axes:
+        padding[axis] = (0, seq_len - width)
     return np.pad(value, padding)
 
 

@@ -5,7 +5,10 @@ teacher and written, so memory does not grow with the transfer set. Every distil
 reads the chunks back as a tf.data pipeline; the teacher never runs twice. One file per chunk:
   input_ids [n, T] int32 (the teacher pieces the student reads: Encoded.student_pieces),
   mask_<name> [n, ...] int8 (the task's masks), out_<name> [n, ...] float16 (the teacher
-  outputs the recipe needs), truncated.
+  outputs the recipe needs; 'attention' [n, L_a, T, T] the head-averaged maps of the
+  distilled layers alone), truncated.
+An output too large to store (attention maps beyond --attention_cache_mb) is computed online
+instead, from each batch's stored pieces (`dataset(online=...)`).
 Every `val_every`-th example (at most `val_max`) goes to the validation chunk instead.
 In a multi-worker run worker k of N computes and reads only the training chunks whose index is
 k modulo N (its share) and every worker the validation chunk; chunk files keep their index in
@@ -46,7 +49,9 @@ def split_stream(examples, chunk_size, val_every=10, val_max=2000):
 
 def _write_chunk(path, examples, task, tokenizer, seq_len, distiller, batch_size):
     encoded = task.encode(examples, tokenizer, seq_len)
-    outputs = teacher_lib.predict(distiller, encoded, batch_size, np.float16)
+    # No distiller: no output is stored, only the pieces (an output computed online).
+    outputs = ({} if distiller is None
+               else teacher_lib.predict(distiller, encoded, batch_size, np.float16))
     arrays = {f"out_{name}": value for name, value in outputs.items()}
     arrays.update({f"mask_{name}": mask.astype(np.int8) for name, mask in encoded.masks.items()})
     tmp = _private_temp(path)
@@ -136,6 +141,12 @@ def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_s
     return stored
 
 
+def attention_bytes(examples, layers, seq_len):
+    """Bytes the head-averaged attention maps of `layers` layers take for `examples` stored
+    examples (float16 [L_a, T, T] each)."""
+    return examples * layers * seq_len * seq_len * 2
+
+
 def read_field(paths, field):
     """Yields one stored field chunk by chunk (e.g. 'input_ids' for the student vocabulary)."""
     for path in paths:
@@ -152,41 +163,60 @@ def truncated_count(paths):
     return int(sum(read_field(paths, "truncated")))
 
 
-def dataset(paths, target, mask, batch_size, student_id_table, seed=None, epoch=0, rows=None):
+def dataset(paths, target, mask, batch_size, student_id_table, seed=None, epoch=0, rows=None,
+            online=None):
     """(student_ids, teacher output `target`, mask `mask`) batches, read chunk by chunk.
 
     With a seed, chunks and rows are shuffled in an order that depends on (seed, epoch) alone.
     `student_id_table` maps teacher piece ids to student ids (students.vocab.StudentVocab).
     rows: exactly this many rows, going through the chunks again (in a new order) as often as
     needed: a worker's share in a multi-worker run, where every worker takes as many steps.
+    online: a teacher_lib.OnlineTeacher computing `target` (not stored) from each batch's
+    stored teacher pieces.
     """
     with np.load(paths[0]) as first:
         seq_len = first["input_ids"].shape[1]
-        target_shape = first[f"out_{target}"].shape[1:]
+        target_shape = (online.shape if online is not None
+                        else first[f"out_{target}"].shape[1:])
         mask_shape = first[f"mask_{mask}"].shape[1:]
 
     def one_pass(rng):
+        """Rows of (student ids [T], target (online: the teacher pieces [T]), weights)."""
         order = rng.permutation(len(paths)) if rng is not None else range(len(paths))
         for index in order:
             with np.load(paths[index]) as chunk:
                 ids = student_id_table[chunk["input_ids"]]
                 weights = chunk[f"mask_{mask}"].astype(np.float32)
-                values = chunk[f"out_{target}"]
+                values = chunk["input_ids" if online is not None else f"out_{target}"]
             for row in rng.permutation(len(ids)) if rng is not None else range(len(ids)):
-                yield ids[row], values[row].astype(np.float32), weights[row]
+                yield ids[row], values[row], weights[row]
 
     def rng(repeat):
         return None if seed is None else np.random.default_rng(
             [seed, epoch] + ([repeat] if repeat else []))
 
-    def generate():
+    def all_rows():
         if rows is None:
             return one_pass(rng(0))
         passes = itertools.chain.from_iterable(one_pass(rng(r)) for r in itertools.count())
         return itertools.islice(passes, rows)
 
+    def stored_rows():
+        for ids, values, weights in all_rows():
+            yield ids, values.astype(np.float32), weights
+
+    def online_batches():
+        rows_left = all_rows()
+        while batch := list(itertools.islice(rows_left, batch_size)):
+            ids, pieces, weights = (np.stack(column) for column in zip(*batch))
+            yield ids, online(pieces), weights
+
     signature = (tf.TensorSpec((seq_len,), tf.int32),
                  tf.TensorSpec(target_shape, tf.float32),
                  tf.TensorSpec(mask_shape, tf.float32))
-    return (tf.data.Dataset.from_generator(generate, output_signature=signature)
+    if online is not None:
+        batched = tuple(tf.TensorSpec((None,) + spec.shape, spec.dtype) for spec in signature)
+        return tf.data.Dataset.from_generator(online_batches,
+                                              output_signature=batched).prefetch(2)
+    return (tf.data.Dataset.from_generator(stored_rows, output_signature=signature)
             .batch(batch_size).prefetch(2))

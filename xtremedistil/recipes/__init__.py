@@ -12,6 +12,7 @@ every option the user did not give (`apply_preset`).
 import dataclasses
 import sys
 
+from xtremedistil import losses
 from xtremedistil import options as options_lib
 from xtremedistil import registry
 
@@ -51,12 +52,13 @@ RECIPES = registry.Registry("recipe", {
     "labels_only": "xtremedistil.recipes.labels_only:stages",
     "hard": "xtremedistil.recipes.hard:stages",
     "soft": "xtremedistil.recipes.soft:stages",
+    "none": "xtremedistil.recipes.fine_tuning:stages",
 })
 
 
 def name_for(options):
     """The recipe a run's options choose: --recipe for --distil_mode=stagewise, else the
-    mode's own ('hard', 'soft')."""
+    mode's own ('hard', 'soft', 'none')."""
     return options.recipe if options.distil_mode == "stagewise" else options.distil_mode
 
 
@@ -67,6 +69,20 @@ def transfer_then_labels(task, student, name, objective, description):
     labels = Objective(LABELS, "logits", task.label_loss)
     return [Stage(name, objective, groups, score_on_dev=True, description=description),
             Stage("labels", labels, groups, score_on_dev=True, description="labels")]
+
+
+def attention_stage(task, student, options):
+    """The stage in which the student's attention distributions learn the teacher's
+    (--distil_attention): its encoder layers and embeddings train, on every real piece (for
+    sentence tasks the loss is averaged over them per example)."""
+    per_position = task.student_output == "tokens"
+    # Every real piece's attention row: tagging's 'tokens' mask (sentence tasks: 'example').
+    mask = task.transfer_mask(options.replace(transfer_mask="tokens"))
+    objective = Objective("attention", "attention",
+                          losses.attention_loss(options.attention_loss, per_position), mask)
+    # Below the output layer and the projection, which the attention does not depend on.
+    return Stage("attention", objective, student.groups_top_down()[2:], score_on_dev=False,
+                 description="attention distributions of the mapped teacher layers")
 
 
 def get(name):

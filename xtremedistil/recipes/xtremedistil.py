@@ -1,6 +1,10 @@
 """The XtremeDistil recipe (Mukherjee & Awadallah, ACL 2020), in three stages:
 
-0. (--distil_multi_hidden_states, transformer students; XtremeDistilTransformers) layers: on
+0. (--distil_attention, transformer students; MiniLM, XtremeDistilTransformers) attention: on
+   the transfer set, the student's head-averaged attention distributions (--attention_layers)
+   learn those of their teacher layers (--layer_map; --attention_loss); the encoder layers
+   and the embeddings train.
+   (--distil_multi_hidden_states, transformer students; XtremeDistilTransformers) layers: on
    the transfer set, each student layer's mapped states learn the hidden states of its teacher
    layer (--layer_map; masked MSE averaged over the layers); every group below the output
    layer trains, with the maps.
@@ -24,6 +28,8 @@ def stages(task, student, options):
                                losses.logits_loss(options.logits_loss, options.temperature), mask)
     labels = recipes.Objective(recipes.LABELS, "logits", task.label_loss)
     result = []
+    if options.distil_attention:
+        result.append(recipes.attention_stage(task, student, options))
     if options.distil_multi_hidden_states:
         layers = recipes.Objective("layers", "layers", losses.layers_mse, mask)
         result.append(recipes.Stage("layers", layers, groups[1:], score_on_dev=False,

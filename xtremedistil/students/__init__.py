@@ -2,8 +2,10 @@
 
 A student builds a tf-keras model from student ids [B, T] to named outputs: 'logits' [B, T, C]
 and 'hidden' [B, T, H] (its representation in the teacher's width, what stage 1 distils), or
-for sentence tasks [B, C] and [B, H] (Dims.output). It
-lists its layer groups from the top down (the order of gradual unfreezing) and is rebuilt from
+for sentence tasks [B, C] and [B, H] (Dims.output); a recipe's other stages may need more
+('layers', 'attention': students/transformer.py). Its word embeddings are the layer
+`word_embeddings(...)` makes, so --compress_word_embedding and --freeze_word_embedding mean
+the same for every student. It lists its layer groups from the top down (the order of gradual unfreezing) and is rebuilt from
 the run's Options and `Dims` alone. To add a student, write a module with a `Student` subclass
 and register it in `STUDENTS` (or call STUDENTS.register from your code).
 
@@ -16,6 +18,8 @@ import numpy as np
 import tf_keras
 
 from xtremedistil import registry
+
+WORD_EMBEDDINGS = "word_embeddings"  # the layer every student's word embeddings are
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +71,13 @@ class Student:
                          "from a checkpoint.")
 
     def set_trainable(self, model, groups):
-        """Only the layers of `groups` train."""
+        """Only the layers of `groups` train; the word embeddings never do with
+        --freeze_word_embedding."""
+        frozen = {WORD_EMBEDDINGS} if self.options.freeze_word_embedding else set()
         for group, layer_names in self.layer_groups.items():
             for layer_name in layer_names:
-                model.get_layer(layer_name).trainable = group in groups
+                model.get_layer(layer_name).trainable = (group in groups
+                                                         and layer_name not in frozen)
 
     def groups_top_down(self):
         return tuple(self.layer_groups)
@@ -79,6 +86,19 @@ class Student:
 STUDENTS = registry.Registry("student", {
     "bilstm": "xtremedistil.students.bilstm:BiLSTMStudent",
     "transformer": "xtremedistil.students.transformer:TransformerStudent"})
+
+
+def word_embeddings(dims, options, embeddings=None):
+    """The students' word embedding layer, [B, T] ids -> [B, T, E] (E = --word_emb_dim), named
+    WORD_EMBEDDINGS: it starts from `embeddings` [V, E] (the teacher's, factorised; None:
+    random, --compress_word_embedding=false) and is not trainable with
+    --freeze_word_embedding."""
+    initializer = (tf_keras.initializers.Constant(embeddings) if embeddings is not None
+                   else "uniform")
+    return tf_keras.layers.Embedding(dims.vocab_size, options.word_emb_dim,
+                                     embeddings_initializer=initializer,
+                                     trainable=not options.freeze_word_embedding,
+                                     name=WORD_EMBEDDINGS)
 
 
 def get(options):

@@ -33,12 +33,7 @@ class BiLSTMStudent(students.Student):
         # Dropout is inactive at inference; a static batch (the TFLite export) builds the LSTM
         # without it, so the converter still fuses it (same weights).
         lstm_dropout = options.dropout_rate if paper and batch_size is None else 0.0
-        embedding_init = (tf_keras.initializers.Constant(embeddings) if embeddings is not None
-                          else "uniform")
-        word_embeddings = tf_keras.layers.Embedding(
-            dims.vocab_size, options.word_emb_dim, embeddings_initializer=embedding_init,
-            name="word_embeddings")
-
+        word_embeddings = students.word_embeddings(dims, options, embeddings)
         embedding_dropout = tf_keras.layers.Dropout(options.dropout_rate,
                                                     name="embedding_dropout")
 

@@ -10,6 +10,14 @@ and the pair is classified from [u, v, |u - v|, u * v], as the BiLSTM student do
 With --distil_multi_hidden_states it also outputs 'layers' [B, L, (T,) H]: each encoder
 layer's states (pooled as above for sentence tasks) through a learned linear map to the
 teacher's width, which the recipe's 'layers' stage distils from the mapped teacher layers.
+With --distil_attention it outputs 'attention' [B, L_a, T, T]: the attention distributions of
+the layers --attention_layers names, their heads averaged (so any teacher head count fits),
+which the 'attention' stage distils (not for pairs, whose texts the teacher reads together).
+
+Its word embeddings (--word_emb_dim wide, the teacher's compressed by PCA:
+--compress_word_embedding; frozen with --freeze_word_embedding) are projected to
+--hidden_size; a projection from as wide as the encoder starts as the identity. Its position
+table has the run's --seq_len rows: a build for shorter inputs (export) uses the first ones.
 
 Its layer groups, from the top down, are the output layer, the projection, each encoder layer
 (the last first) and the embeddings: the stage-wise recipes unfreeze them one at a time from the
@@ -29,6 +37,7 @@ import tf_keras
 import transformers
 
 from xtremedistil import students
+from xtremedistil.students import vocab as vocab_lib
 
 EMBEDDING_LAYERS = ("word_embeddings", "embedding_projection", "position_embeddings",
                     "embedding_norm")
@@ -52,38 +61,49 @@ class TransformerStudent(students.Student):
 
     def build(self, dims, embeddings=None, batch_size=None):
         options = self.options
-        embedding_init = (tf_keras.initializers.Constant(embeddings) if embeddings is not None
-                          else "uniform")
-        word_embeddings = tf_keras.layers.Embedding(
-            dims.vocab_size, options.word_emb_dim, embeddings_initializer=embedding_init,
-            name="word_embeddings")
-        to_width = tf_keras.layers.Dense(options.hidden_size, name="embedding_projection")
-        positions = PositionEmbedding(dims.seq_len, name="position_embeddings")
+        if dims.seq_len > options.seq_len:
+            raise ValueError(f"The transformer student has {options.seq_len} positions "
+                             f"(--seq_len of its run): it reads at most {options.seq_len} "
+                             f"pieces, not {dims.seq_len}.")
+        word_embeddings = students.word_embeddings(dims, options, embeddings)
+        # Embeddings as wide as the encoder (PCA to --hidden_size) enter it as they are at
+        # first: the projection starts as the identity.
+        to_width = tf_keras.layers.Dense(
+            options.hidden_size, name="embedding_projection",
+            kernel_initializer=("identity" if options.word_emb_dim == options.hidden_size
+                                else "glorot_uniform"))
+        # As many positions as the run's --seq_len, whatever length this build reads.
+        positions = PositionEmbedding(options.seq_len, name="position_embeddings")
         embedding_norm = tf_keras.layers.LayerNormalization(epsilon=1e-12, name="embedding_norm")
         dropout = tf_keras.layers.Dropout(options.dropout_rate, name="embedding_dropout")
         layers = [EncoderLayer(options.hidden_size, options.num_attention_heads,
                                options.intermediate_size, options.dropout_rate,
                                name=f"layer_{i}") for i in range(1, options.num_hidden_layers + 1)]
 
-        def encode(ids):  # [B, T] -> ([[B, T, D] of each layer], [B, T] mask of real pieces)
+        def encode(ids):
+            """[B, T] -> ([B, T, D] states of each layer, [B, T] mask of real pieces,
+            [[B, T, T] head-averaged attention of each layer])."""
             mask = tf.cast(tf.not_equal(ids, 0), tf.float32)  # student id 0: padding
             x = dropout(embedding_norm(positions(to_width(word_embeddings(ids)))))
-            states = []
+            states, attention = [], []
             for layer in layers:
-                x = layer([x, mask])
+                x, probabilities = layer([x, mask])
                 states.append(x)
-            return states, mask
+                attention.append(tf.reduce_mean(probabilities, axis=1))
+            return states, mask, attention
 
         def pooled(ids):  # [B, T] -> [[B, D] of each layer]
-            states, mask = encode(ids)
+            states, mask, _ = encode(ids)
             return [masked_mean(x, mask) for x in states]
 
         student_ids = tf_keras.Input((dims.input_len,), batch_size=batch_size, dtype=tf.int32,
                                      name="student_ids")
+        attention = None  # a pair's two texts attend each within itself: no joint map
         if dims.output == "tokens":
-            per_layer, _ = encode(student_ids)  # [B, T, D] each
+            per_layer, _, attention = encode(student_ids)  # [B, T, D] each
         elif dims.output == "sentence":
-            per_layer = pooled(student_ids)  # [B, D] each
+            states, mask, attention = encode(student_ids)
+            per_layer = [masked_mean(x, mask) for x in states]  # [B, D] each
         elif dims.output == "pair":
             per_layer = [tf.concat([u, v, tf.abs(u - v), u * v], axis=-1)  # [B, 4D] each
                          for u, v in zip(pooled(student_ids[:, :dims.seq_len]),
@@ -91,6 +111,15 @@ class TransformerStudent(students.Student):
         else:
             raise ValueError(f"Student {self.name}: unknown output {dims.output!r}.")
         outputs = {}
+        if options.distil_attention:
+            if attention is None:
+                raise ValueError("--distil_attention: the student reads a pair's texts "
+                                 "apart, the teacher together; their attention maps differ.")
+            # [B, L_a, T, T]: the layers whose attention the 'attention' stage distils.
+            outputs["attention"] = tf_keras.layers.Activation(
+                "linear", dtype="float32", name="attention")(
+                    tf.stack([attention[i - 1] for i in options.attention_student_layers],
+                             axis=1))
         if options.distil_multi_hidden_states:
             # Each layer mapped to the teacher's width: what --distil_multi_hidden_states
             # distils (the maps are used by nothing else).
@@ -107,15 +136,21 @@ class TransformerStudent(students.Student):
         return tf_keras.Model(student_ids, outputs, name="student")
 
 
-def to_bert(model, options, seq_len):
+def to_bert(model, options, seq_len, rows=None, pad_token_id=0):
     """A transformers TFBertModel computing the student's encoder: its last_hidden_state is the
-    last encoder layer's states (ids != 0 as attention_mask). The factorised embeddings and
-    their projection fold into one [V, D] table, the projection's bias into the one token type
-    embedding; q, k and v are the thirds of each layer's qkv kernel."""
+    last encoder layer's states (the real pieces as attention_mask). The factorised embeddings
+    and their projection fold into one [V, D] table, the projection's bias into the one token
+    type embedding; q, k and v are the thirds of each layer's qkv kernel.
+
+    rows: [V] the student id of each of the checkpoint's token ids (a teacher tokenizer's);
+    None: the student ids themselves.
+    """
     table = model.get_layer("word_embeddings").get_weights()[0]
+    if rows is not None:
+        table = table[rows]
     kernel, bias = model.get_layer("embedding_projection").get_weights()
     config = transformers.BertConfig(
-        vocab_size=table.shape[0], hidden_size=options.hidden_size,
+        vocab_size=table.shape[0], pad_token_id=pad_token_id, hidden_size=options.hidden_size,
         num_hidden_layers=options.num_hidden_layers,
         num_attention_heads=options.num_attention_heads,
         intermediate_size=options.intermediate_size, max_position_embeddings=seq_len,
@@ -205,18 +240,36 @@ def from_bert(model, options, folder, pieces):
 
 def save_checkpoint(model, manifest, folder):
     """Writes the student's encoder as a transformers BERT checkpoint folder (config.json,
-    tf_model.h5 and, for a WordPiece teacher, the tokenizer over the student's pieces), which
-    TFBertModel.from_pretrained loads; returns the folder."""
-    bert = to_bert(model, manifest.options, manifest.options.seq_len)
-    bert.save_pretrained(folder)
+    tf_model.h5) with its tokenizer, which TFBertModel and AutoTokenizer.from_pretrained load;
+    returns the folder.
+
+    A WordPiece teacher: a BERT tokenizer over the student's pieces (its ids the student's).
+    Others (SentencePiece, BPE), whose vocabulary cannot be cut without changing how text is
+    split: the teacher's own tokenizer, the table's rows in its ids (a piece the student lacks
+    gets the student's unknown piece's row, as the student reads it).
+    """
+    options = manifest.options
     if os.path.exists(os.path.join(manifest.teacher_dir, "vocab.txt")):
+        to_bert(model, options, options.seq_len).save_pretrained(folder)
         vocab = os.path.join(folder, "vocab.txt")
         with open(vocab, "w", encoding="utf-8") as f:
             f.write("".join(piece + "\n" for piece in manifest.student_vocab))
         transformers.BertTokenizerFast(
             vocab, do_lower_case=manifest.do_lower_case, pad_token=manifest.student_vocab[0],
             unk_token=manifest.student_vocab[1]).save_pretrained(folder)
+        return folder
+    tokenizer = transformers.AutoTokenizer.from_pretrained(manifest.teacher_dir)
+    vocab = vocab_lib.StudentVocab(
+        np.asarray(tokenizer.convert_tokens_to_ids(manifest.student_vocab), np.int32))
+    rows = vocab.lookup_table(max(manifest.teacher_vocab_size, len(tokenizer)))
+    to_bert(model, options, options.seq_len, rows, tokenizer.pad_token_id).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return folder
+
+
+def layer_states(model, number):
+    """The [B, T, D] states output of encoder layer `number` (1-based) of a built student."""
+    return model.get_layer(f"layer_{number}").output[0]
 
 
 def masked_mean(states, mask):
@@ -251,6 +304,7 @@ class EncoderLayer(tf_keras.layers.Layer):
     pieces, then a GELU feed-forward block, each with a residual and layer normalisation.
 
     Called on [x [B, T, D], mask [B, T]]; T must be static (the student's input length).
+    Returns the new states [B, T, D] and the attention distributions [B, N, T, T].
     """
 
     def __init__(self, hidden_size, num_heads, intermediate_size, dropout=0.0, **kwargs):
@@ -278,13 +332,14 @@ class EncoderLayer(tf_keras.layers.Layer):
     def call(self, inputs, training=None):
         x, mask = inputs
         _, _, value = self._heads(x)
-        context = tf.matmul(self.attention(x, mask), value)  # [B, N, T, D/N]
+        probabilities = self.attention(x, mask)
+        context = tf.matmul(probabilities, value)  # [B, N, T, D/N]
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, x.shape[1],
                                                                    self.hidden_size])
         x = self.attention_norm(x + self.drop(self.attention_output(context),
                                               training=training))
         feed_forward = self.output_dense(self.intermediate(x))
-        return self.output_norm(x + self.drop(feed_forward, training=training))
+        return self.output_norm(x + self.drop(feed_forward, training=training)), probabilities
 
     @property
     def _head_size(self):

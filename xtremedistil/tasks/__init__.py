@@ -168,21 +168,25 @@ def read_labeled_splits(options, read_file, label_list):
 
 def retention_table(scores, title, key, mean_key):
     """Markdown: language | teacher <title> | student <title> | (baseline) | retention, and the
-    mean row; scores {model: {"per_language": {lang: {key: v}}, mean_key: v}}."""
+    mean row; scores {model: {"per_language": {lang: {key: v}}, mean_key: v}}. A teacher never
+    trained ({"trained": false}, --distil_mode=none) shows 'not trained' and no retention."""
     teacher, student = scores["teacher"], scores["student"]
+    trained = teacher.get("trained", True)
     models = [teacher, student] + ([scores["baseline"]] if scores.get("baseline") else [])
     names = ["teacher", "student", "baseline"][:len(models)]
     lines = ["| language | " + " | ".join(f"{n} {title}" for n in names) + " | retention |",
              "|---" * (len(models) + 2) + "|"]
 
     def row(name, language):
-        values = [m[mean_key] if language is None else m["per_language"][language][key]
-                  for m in models]
-        retention = values[1] / values[0] if values[0] else 0.0
-        cells = " | ".join(f"{100 * v:.1f}" for v in values)
-        return f"| {name} | {cells} | {100 * retention:.1f}% |"
+        values = [None if m is teacher and not trained else m[mean_key] if language is None
+                  else m["per_language"][language][key] for m in models]
+        retention = (f"{100 * (values[1] / values[0] if values[0] else 0.0):.1f}%"
+                     if trained else "-")
+        cells = " | ".join("not trained" if v is None else f"{100 * v:.1f}" for v in values)
+        return f"| {name} | {cells} | {retention} |"
 
-    lines += [row(language, language) for language in teacher["per_language"]]
+    lines += [row(language, language)
+              for language in (teacher if trained else student)["per_language"]]
     lines.append(row("mean", None))
     return "\n".join(lines)
 
