@@ -139,3 +139,83 @@ def write_tiny_roberta(folder, hidden=32, layers=2, seed=0):
     return folder
 
 
+# Charsmap rules of the tiny XLM-R's Precompiled normaliser: spaces, a deleted control
+# character, full-width letters, a composition and a ligature, as XLM-R's charsmap has them.
+TINY_CHARSMAP_RULES = {"\t": " ", "\n": " ", "\u00a0": " ", "\u3000": " ", "\u2581": " ",
+                       "\x01": "", "\uff21": "A", "\uff41": "a", "\uff42": "b",
+                       "e\u0301": "\u00e9", "\ufb01": "fi"}
+
+
+def precompiled_charsmap(rules):
+    """A SentencePiece precompiled_charsmap for {key: output}: u32 trie size, a darts-clone
+    double array of the keys' bytes (unit: bit 31 value, bits 0-7 label, bit 8 has a value,
+    offset << 10), then the NUL-terminated outputs."""
+    outputs, trie = b"", {}
+    for key, output in sorted(rules.items()):
+        node = trie
+        for byte in key.encode("utf-8"):
+            node = node.setdefault(byte, {})
+        node[0] = len(outputs)  # label 0: the value of the key ending here
+        outputs += output.encode("utf-8") + b"\x00"
+    units, bases = [0], set()
+    pending = [(0, trie)]
+    while pending:
+        position, node = pending.pop(0)
+        labels = sorted(node)
+        # A base (position ^ offset) of its own, so a label found at base ^ label is a child.
+        offset = next(o for o in range(1, 1 << 20) if position ^ o not in bases and all(
+            (position ^ o ^ label) != 0 and ((position ^ o ^ label) >= len(units)
+                                             or units[position ^ o ^ label] == 0)
+            for label in labels))
+        bases.add(position ^ offset)
+        units[position] |= offset << 10
+        for label in labels:
+            child = position ^ offset ^ label
+            units.extend([0] * (child + 1 - len(units)))
+            if label == 0:
+                units[child] = (1 << 31) | node[0]
+            else:
+                units[child] = label | ((0 in node[label]) << 8)
+                pending.append((child, node[label]))
+    trie_bytes = b"".join(unit.to_bytes(4, "little") for unit in units)
+    return len(trie_bytes).to_bytes(4, "little") + trie_bytes + outputs
+
+
+def write_tiny_xlmr(folder, hidden=32, layers=2, seed=0):
+    """A random-weight XLM-R checkpoint with a SentencePiece Unigram tokenizer learnt on the
+    task's words, laid out as XLM-R's tokenizer.json is: '<s>' '<pad>' '</s>' '<unk>' first,
+    a Precompiled normaliser (TINY_CHARSMAP_RULES) then Replace(' {2,}', ' '), Metaspace,
+    '<mask>' (lstrip) last."""
+    import tokenizers  # pylint: disable=import-outside-toplevel
+    import torch  # pylint: disable=import-outside-toplevel
+    import transformers  # pylint: disable=import-outside-toplevel
+    from tokenizers import normalizers, pre_tokenizers, processors  # pylint: disable=import-outside-toplevel
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    unigram = tokenizers.Tokenizer(tokenizers.models.Unigram())
+    unigram.normalizer = normalizers.Sequence([
+        normalizers.Precompiled(precompiled_charsmap(TINY_CHARSMAP_RULES)),
+        normalizers.Replace(tokenizers.Regex(" {2,}"), " ")])
+    unigram.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581",
+                                                     prepend_scheme="always")
+    unigram.decoder = tokenizers.decoders.Metaspace(replacement="\u2581",
+                                                    prepend_scheme="always")
+    trainer = tokenizers.trainers.UnigramTrainer(
+        vocab_size=150, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>")
+    unigram.train_from_iterator([" ".join(task_words() + ["Acme", "café", "fine"])] * 10,
+                                trainer=trainer)
+    unigram.add_special_tokens([tokenizers.AddedToken("<mask>", lstrip=True)])
+    unigram.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", 0), ("</s>", 2)])
+    tokenizer = transformers.XLMRobertaTokenizerFast(
+        tokenizer_object=unigram, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+        cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+    tokenizer.save_pretrained(folder)
+    config = transformers.XLMRobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=66,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    torch.manual_seed(seed)
+    transformers.XLMRobertaModel(config).save_pretrained(folder, safe_serialization=True)
+    return folder
