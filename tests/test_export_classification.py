@@ -239,6 +239,8 @@ def test_sidecar_recipe_gives_the_student_ids(runs, name):
     assert isinstance(int8["full_integer"], dict), int8  # converted and ran: builtin int8 ops
     record = int8["full_integer" if int8["quantisation"] == "full_integer" else "dynamic_range"]
     assert record["label_agreement"] >= 0.9
+    if int8["dynamic_range"]["label_agreement"] >= tflite.MIN_INT8_AGREEMENT:
+        assert int8["quantisation"] == "dynamic_range", int8  # the fastest int8 file on CPU
     vocab = {p: i for i, p in enumerate(predict.read_lines(os.path.join(folder, "vocab.txt")))}
     wordpiece = transformers.BertTokenizerFast(os.path.join(folder, sidecar["teacher_vocab"]),
                                                do_lower_case=sidecar["do_lower_case"])

@@ -5,9 +5,12 @@ Legend: N sentences, T seq_len, C labels.
   student_fp32.tflite   student ids int32 [1, T] -> logits float32 [1, T, C] (NER);
                         classification [1, T] -> [1, C], pairs [1, 2T] -> [1, C]
   student_fp16.tflite   the same with float16 weights
-  student_int8.tflite   int8: full-integer when it agrees with Keras on held-out transfer
-                        sentences (tags, or labels), else dynamic range (the sidecar records
-                        which and why)
+  student_int8.tflite   int8 weights, float32 activations (dynamic range): the fastest int8
+                        file on CPU, when it agrees with Keras on held-out transfer sentences
+                        (tags, or labels); else full-integer if that agrees
+  student_int8_full_integer.tflite   int8 weights and activations, for integer-only
+                        hardware; written when it agrees with Keras (the sidecar records
+                        each file's quantisation, agreement and use)
   vocab.txt, labels.txt, teacher_vocab.txt (or teacher_tokenizer/), student_tflite.json
 
 `tflite_logits` is the one runner of these files: export's checks, the tests and the latency
@@ -27,11 +30,12 @@ from xtremedistil.export import saved_model
 from xtremedistil.export import wordpiece
 
 TFLITE_FILES = {"fp32": "student_fp32.tflite", "fp16": "student_fp16.tflite",
-                "int8": "student_int8.tflite"}
+                "int8": "student_int8.tflite"}  # always written
+ALTERNATIVE_FILES = {"int8_full_integer": "student_int8_full_integer.tflite"}  # when it agrees
 SIDECAR = "student_tflite.json"
-MIN_INT8_AGREEMENT = 0.98  # full-integer int8 is kept only if it agrees this well with Keras
+MIN_INT8_AGREEMENT = 0.98  # an int8 file is kept only if it agrees this well with Keras
 CALIBRATION_SENTENCES = 200  # transfer sentences that calibrate full-integer int8
-CHECK_SENTENCES = 200  # further transfer sentences its tags are checked on
+CHECK_SENTENCES = 200  # further transfer sentences the int8 files' tags are checked on
 
 
 # === Conversion and the runner ===
@@ -128,67 +132,134 @@ def tag_agreement(logits_a, logits_b, mask):
     return float(same[mask > 0].mean()) if mask.sum() else 1.0
 
 
-# === int8: full-integer when it agrees with Keras ===
+# === int8: dynamic range, full-integer beside it ===
 
-def _int8_model(static_saved_model, keras_student, transfer, transfer_file,
-                agreement_key="tag_agreement"):
-    """(flatbuffer, record): full-integer int8 if it converts and agrees with Keras on
-    >= MIN_INT8_AGREEMENT of held-out transfer words (classification: examples' labels),
-    else dynamic-range int8.
+# student_int8.tflite is the first of these that agrees with Keras. On an x86 CPU dynamic
+# range takes 0.55-0.71x fp32's time and full-integer 2-5x, with or without the default
+# delegate: XNNPACK takes no LSTM and the int8 LSTM kernels are slow
+# (benchmarks/tflite_variants.py, RESULTS #54). Both are < 5 MB (the embedding table in int8).
+INT8_PREFERENCE = ("dynamic_range", "full_integer")
+INT8_USE = {
+    "dynamic_range": ("int8 weights, float32 activations: the fastest int8 file on CPU, "
+                      "faster than fp32 with the default delegate (XNNPACK); "
+                      "benchmarks/tflite_variants.py, RESULTS #54"),
+    "full_integer": ("int8 weights and activations (int8 fused LSTMs): for integer-only "
+                     "hardware (NPU, DSP, Edge TPU, microcontrollers); on an x86 CPU 2-5x slower "
+                     "than fp32 (RESULTS #54); unmeasured on ARM"),
+}
 
-    transfer: (student ids [N, T], label weights [N, T] or [N]) of the first
-    CALIBRATION_SENTENCES + CHECK_SENTENCES transfer sentences, or None. agreement_key names
-    the agreement in the record: 'tag_agreement' (NER) or 'label_agreement'.
-    """
-    record = {"quantisation": "dynamic_range"}
-    if transfer is None or len(transfer[0]) <= CALIBRATION_SENTENCES // 2:
-        record["full_integer"] = (f"not tried: transfer_file {transfer_file!r} is missing or "
-                                  "too small for calibration")
-        return convert_tflite(static_saved_model, "dynamic_range"), record
+
+def split_check_set(transfer):
+    """(calibration ids [n, T], held-out ids [m, T], held-out label weights) of the int8 check
+    set: the first CALIBRATION_SENTENCES calibrate full-integer int8, the next
+    CHECK_SENTENCES check agreement (a smaller set: half and half)."""
     ids, weights = transfer
     split = (CALIBRATION_SENTENCES if len(ids) >= CALIBRATION_SENTENCES + CHECK_SENTENCES
              else len(ids) // 2)
-    calibrate, held_out = ids[:split], ids[split:]
-    keras_logits = keras_student.predict(held_out, verbose=0)
+    return ids[:split], ids[split:], weights[split:]
 
-    def agreement(flat):
-        logits = tflite_logits(tflite_interpreter(model_content=flat), held_out)
-        return round(tag_agreement(logits, keras_logits, weights[split:]), 4)
 
-    def first_line(error):
-        return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
+def _first_line(error):
+    return str(error).splitlines()[0][:300] if str(error) else type(error).__name__
 
+
+def _full_integer(static_saved_model, calibrate, check):
+    """(flatbuffer or None, record): full-integer int8 calibrated on `calibrate` [n, T];
+    record check(flat) ({agreement, held_out_sentences}) plus calibration_sentences, or why
+    it failed."""
     try:
         flat = convert_tflite(static_saved_model, "full_integer", calibrate)
     except Exception as error:  # pylint: disable=broad-except
-        record["full_integer"] = f"conversion failed: {first_line(error)}"
-        return convert_tflite(static_saved_model, "dynamic_range"), record
+        return None, f"conversion failed: {_first_line(error)}"
     try:
-        full_integer_agreement = agreement(flat)
+        record = check(flat)
     except RuntimeError as error:  # converted, but a kernel lacks int8
-        record["full_integer"] = f"does not run: {first_line(error)}"
-    else:
-        record["full_integer"] = {agreement_key: full_integer_agreement,
-                                  "held_out_sentences": int(len(held_out)),
-                                  "calibration_sentences": int(len(calibrate))}
-        if full_integer_agreement >= MIN_INT8_AGREEMENT:
-            record["quantisation"] = "full_integer"
-            return flat, record
-    flat = convert_tflite(static_saved_model, "dynamic_range")
-    record["dynamic_range"] = {agreement_key: agreement(flat),
-                               "held_out_sentences": int(len(held_out))}
-    return flat, record
+        return None, f"does not run: {_first_line(error)}"
+    return flat, dict(record, calibration_sentences=int(len(calibrate)))
+
+
+def _agreement_check(keras_student, held_out, weights, agreement_key):
+    """A function: flatbuffer -> {agreement_key: its agreement with Keras on held_out [m, T]
+    (words with label weights > 0; classification: examples), "held_out_sentences": m}."""
+    keras_logits = keras_student.predict(held_out, verbose=0)
+
+    def check(flat):
+        logits = tflite_logits(tflite_interpreter(model_content=flat), held_out)
+        return {agreement_key: round(tag_agreement(logits, keras_logits, weights), 4),
+                "held_out_sentences": int(len(held_out))}
+    return check
+
+
+def _choose_int8(candidates, full_integer_record, agreement_key):
+    """{"int8": (flatbuffer, record)}, plus "int8_full_integer" when full-integer agrees but
+    is not the int8 file. candidates: {quantisation: (flatbuffer, check record)};
+    full_integer_record: its check record, or why it is missing."""
+    agreeing = [quantisation for quantisation in INT8_PREFERENCE if quantisation in candidates
+                and candidates[quantisation][1][agreement_key] >= MIN_INT8_AGREEMENT]
+    chosen = agreeing[0] if agreeing else max(
+        candidates, key=lambda quantisation: candidates[quantisation][1][agreement_key])
+    alternative = "full_integer" in agreeing and chosen != "full_integer"
+    if "full_integer" in candidates and chosen != "full_integer":
+        full_integer_record = dict(full_integer_record, file=(
+            ALTERNATIVE_FILES["int8_full_integer"] if alternative else
+            f"not written: agrees on {full_integer_record[agreement_key]} < "
+            f"{MIN_INT8_AGREEMENT}"))
+    models = {"int8": (candidates[chosen][0], {
+        "quantisation": chosen,
+        "use": (INT8_USE[chosen] if agreeing else
+                f"no int8 file agrees with Keras on >= {MIN_INT8_AGREEMENT}: the closest"),
+        "dynamic_range": candidates["dynamic_range"][1], "full_integer": full_integer_record})}
+    if alternative:
+        models["int8_full_integer"] = (candidates["full_integer"][0], {
+            "quantisation": "full_integer", "use": INT8_USE["full_integer"],
+            **candidates["full_integer"][1]})
+    return models
+
+
+def _int8_models(static_saved_model, keras_student, transfer, transfer_file,
+                 agreement_key="tag_agreement"):
+    """{"int8": (flatbuffer, record)} and, when full-integer agrees with Keras but is not the
+    int8 file, {"int8_full_integer": (flatbuffer, record)} beside it.
+
+    The int8 file is the first of INT8_PREFERENCE that agrees with Keras on >=
+    MIN_INT8_AGREEMENT of held-out transfer words (classification: examples' labels), else
+    the one that agrees best; without a transfer set, dynamic range unchecked. transfer:
+    (student ids [N, T], label weights [N, T] or [N]) of the first CALIBRATION_SENTENCES +
+    CHECK_SENTENCES transfer sentences, or None. agreement_key names the agreement in the
+    records: 'tag_agreement' (NER) or 'label_agreement'.
+    """
+    dynamic_range = convert_tflite(static_saved_model, "dynamic_range")
+    if transfer is None or len(transfer[0]) <= CALIBRATION_SENTENCES // 2:
+        return {"int8": (dynamic_range, {
+            "quantisation": "dynamic_range", "use": INT8_USE["dynamic_range"],
+            "full_integer": (f"not tried: transfer_file {transfer_file!r} is missing or too "
+                             "small for calibration")})}
+    calibrate, held_out, weights = split_check_set(transfer)
+    check = _agreement_check(keras_student, held_out, weights, agreement_key)
+    candidates = {"dynamic_range": (dynamic_range, check(dynamic_range))}
+    full_integer, full_integer_record = _full_integer(static_saved_model, calibrate, check)
+    if full_integer is not None:
+        candidates["full_integer"] = (full_integer, full_integer_record)
+    return _choose_int8(candidates, full_integer_record, agreement_key)
 
 
 # === The files and the sidecar ===
 
 _RECIPE_TAIL = (
     "The tag of a word is argmax of the logits at its first piece (labels.txt, line = tag id); "
-    "words cut off by seq_len get 'O'. Reset the interpreter's variable tensors before every "
-    "sentence (Python reset_all_variables(), Java resetVariableTensors()): the fused LSTM ops "
-    "keep the previous sentence's state in them.")
+    "words cut off by seq_len get 'O'. Entities: the tags merged as seqeval merges them (an "
+    "I- after O or another type starts one), from the first word's start to the last word's "
+    "end, scored by the mean tag probability. Reset the interpreter's variable tensors before "
+    "every sentence (Python reset_all_variables(), Java resetVariableTensors()): the fused "
+    "LSTM ops keep the previous sentence's state in them. xtremedistil/reference.py does all "
+    "this in Python.")
+_SPLIT_WORDS = (
+    "Split the sentence into words as the SavedModel does (xtremedistil/words.py "
+    "split_words): at Unicode whitespace (Python str.isspace), and every punctuation character "
+    "(ASCII symbols, Unicode P*) and CJK ideograph is a word of its own; keep each word's "
+    "character offsets. ")
 TOKENISATION_RECIPE = (
-    "Split the sentence at whitespace into words. Tokenise each word on its own with the "
+    _SPLIT_WORDS + "Tokenise each word on its own with the "
     "teacher's BERT WordPiece tokenizer (teacher_vocab.txt; lower-case and strip accents if "
     "do_lower_case; split at punctuation and CJK characters; '##' continuation pieces; words "
     "over 100 characters become [UNK]); a word with no piece at all becomes [UNK]. Map each "
@@ -196,12 +267,15 @@ TOKENISATION_RECIPE = (
     "Input = [cls_id] + the first seq_len - 2 pieces + [sep_id], padded with pad_id to seq_len. "
     + _RECIPE_TAIL)
 TEACHER_TOKENIZER_RECIPE = (
-    "Split the sentence at whitespace into words and tokenise them with the teacher's own "
+    _SPLIT_WORDS + "Tokenise the words with the teacher's own "
     "tokenizer in teacher_tokenizer/ (Hugging Face tokenizers: tokenizer(words, "
     "is_split_into_words=True, truncation=True, max_length=seq_len, padding='max_length'), "
     "which adds its special pieces); a word with no piece at all becomes the unknown piece. "
     "Map each teacher piece to its line number in vocab.txt (the student id), or to unk_id "
-    "when absent. " + _RECIPE_TAIL)
+    "when absent. (SentencePiece teachers: the tokenizers library on "
+    "teacher_tokenizer/tokenizer.json; a SentencePiece .model built from it would not give the "
+    "same pieces, as the Hugging Face normaliser maps whole grapheme clusters.) "
+    + _RECIPE_TAIL)
 
 # Classification: a whole raw text (pairs: each text on its own) gives seq_len ids.
 _TEXT_RECIPE_TAIL = (
@@ -271,11 +345,33 @@ def _tokenisation_sidecar(manifest, tflite_dir, student_output):
             "sep_id": ids.get(sep, 1), **tokenisation}
 
 
+def _write_models(models, tflite_dir):
+    """Writes {key: (flatbuffer, record)} as TFLITE_FILES / ALTERNATIVE_FILES[key] (removing
+    an alternative left by an earlier export); returns the sidecar's `files`: {file name:
+    record + bytes and ops}."""
+    names = {**TFLITE_FILES, **ALTERNATIVE_FILES}
+    for key, name in ALTERNATIVE_FILES.items():
+        if key not in models and os.path.exists(os.path.join(tflite_dir, name)):
+            os.remove(os.path.join(tflite_dir, name))
+    files = {}
+    for key, (flat, record) in models.items():
+        path = os.path.join(tflite_dir, names[key])
+        with open(path, "wb") as f:
+            f.write(flat)
+        ops = tflite_ops(tflite_interpreter(model_content=flat))
+        if any(op.startswith("Flex") or op == "CUSTOM" for op in ops):
+            raise RuntimeError(f"{path} needs non-builtin ops {ops}; it would not run on the "
+                               "plain TFLite runtime.")
+        files[names[key]] = dict(record, bytes=len(flat), ops=ops)
+    return files
+
+
 def export_tflite(manifest, tflite_dir, keras_student, static_student, transfer):
-    """Writes student_{fp32,fp16,int8}.tflite, vocab/labels files and the json sidecar.
+    """Writes student_{fp32,fp16,int8}.tflite (and student_int8_full_integer.tflite when it
+    agrees with Keras), vocab/labels files and the json sidecar.
 
     keras_student: the logits-only student (`export.load_student`); static_student the same
-    with a static batch of 1; transfer: the int8 calibration set (see _int8_model).
+    with a static batch of 1; transfer: the int8 calibration set (see _int8_models).
     """
     seq_len = manifest.options.seq_len
     student_output = tasks.get(manifest.task).student_output
@@ -285,21 +381,11 @@ def export_tflite(manifest, tflite_dir, keras_student, static_student, transfer)
                                            tmp)
         models = {"fp32": (convert_tflite(static, "fp32"), {"quantisation": "none (float32)"}),
                   "fp16": (convert_tflite(static, "fp16"), {"quantisation": "float16 weights"}),
-                  "int8": _int8_model(static, keras_student, transfer,
-                                      manifest.options.transfer_file,
-                                      "tag_agreement" if student_output == "tokens"
-                                      else "label_agreement")}
-    files = {}
-    for key, (flat, record) in models.items():
-        path = os.path.join(tflite_dir, TFLITE_FILES[key])
-        with open(path, "wb") as f:
-            f.write(flat)
-        interpreter = tflite_interpreter(model_content=flat)
-        ops = tflite_ops(interpreter)
-        if any(op.startswith("Flex") or op == "CUSTOM" for op in ops):
-            raise RuntimeError(f"{path} needs non-builtin ops {ops}; it would not run on the "
-                               "plain TFLite runtime.")
-        files[TFLITE_FILES[key]] = dict(record, bytes=len(flat), ops=ops)
+                  **_int8_models(static, keras_student, transfer,
+                                 manifest.options.transfer_file,
+                                 "tag_agreement" if student_output == "tokens"
+                                 else "label_agreement")}
+    files = _write_models(models, tflite_dir)
     _write_lines(os.path.join(tflite_dir, "vocab.txt"), manifest.student_vocab)
     _write_lines(os.path.join(tflite_dir, "labels.txt"), manifest.labels)
     interpreter = tflite_interpreter(model_content=models["fp32"][0])
