@@ -9,10 +9,13 @@ Rows, all at --seq_len word pieces:
                          with the task's head (token or sequence classification)
   student (Keras)        the tf-keras BiLSTM student, through tf.function
   SavedModel student_ids / SavedModel sentences   the exported signatures (the second
-                         tokenises raw sentences in the graph); only for WordPiece teachers,
-                         the ones export writes a SavedModel for
+                         tokenises raw sentences in the graph); for WordPiece and
+                         SentencePiece teachers, the ones export writes a SavedModel for
   TFLite fp32/fp16/int8  ai_edge_litert, fixed batch 1: batch figures run the batch sentence
                          by sentence (variables reset before each, as apps must)
+  ONNX (onnxruntime)     export/onnx/student.onnx in onnxruntime's CPU provider, 2 intra-op
+                         threads, whole batches at once (dynamic batch); skipped without
+                         tf2onnx and onnxruntime
 A classification run (config.json's task) times the same rows on its test texts: the
 teachers read a text (a pair: both texts, with segment ids, in --seq_len pieces), the student
 and its exports a text's --seq_len pieces (a pair: 2 x --seq_len, each text on its own), the
@@ -48,6 +51,7 @@ from absl import logging
 
 from xtremedistil import export, predict, students, tasks
 from xtremedistil import teacher as teacher_lib
+from xtremedistil.export import onnx
 from xtremedistil.export import tflite
 from xtremedistil.manifest import Manifest
 # pylint: enable=wrong-import-position
@@ -205,7 +209,7 @@ def exported_rows(manifest, inputs, params):
     saved_model = predict.latest_saved_model(manifest.model_dir)
     if saved_model:
         rows = saved_model_rows(saved_model, inputs, params)
-    else:  # export said why (a teacher without a WordPiece vocab.txt)
+    else:  # export said why (a BPE teacher: no in-graph tokenizer)
         rows = []
         logging.warning("latency: no SavedModel in %s/export: its rows are skipped",
                         manifest.model_dir)
@@ -216,7 +220,22 @@ def exported_rows(manifest, inputs, params):
         rows.append(dict(model=f"TFLite {key}", params=params, file_bytes=os.path.getsize(path),
                          **timings(lambda ids, i=interpreter: tflite.tflite_logits(i, ids),
                                    inputs.student, FLAGS.repeats, FLAGS.budget_seconds)))
-    return rows
+    return rows + onnx_rows(manifest, inputs, params)
+
+
+def onnx_rows(manifest, inputs, params):
+    """The ONNX row (exported first when missing), or none without tf2onnx and onnxruntime."""
+    path = os.path.join(manifest.model_dir, "export", "onnx", onnx.ONNX_FILE)
+    if not os.path.exists(path) and not onnx.missing_packages():
+        export.export_all(manifest.model_dir)
+    if not os.path.exists(path):
+        logging.warning("latency: no %s (%s not installed): the ONNX row is skipped", path,
+                        ", ".join(onnx.missing_packages()))
+        return []
+    session = onnx.onnx_session(path, num_threads=2)
+    return [dict(model="ONNX (onnxruntime)", params=params, file_bytes=os.path.getsize(path),
+                 **timings(lambda ids: onnx.onnx_logits(session, ids), inputs.student,
+                           FLAGS.repeats, FLAGS.budget_seconds))]
 
 
 # === Report ===
