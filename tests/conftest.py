@@ -47,6 +47,15 @@ def trained_run(tmp_path_factory):
     return config, metrics
 
 
+@pytest.fixture(scope="session")
+def exported(trained_run):
+    """(manifest, export_all's result) for the tiny trained model_dir."""
+    from xtremedistil import export  # pylint: disable=import-outside-toplevel
+    from xtremedistil.manifest import Manifest  # pylint: disable=import-outside-toplevel
+    config, _ = trained_run
+    return Manifest.read(config.model_dir), export.export_all(config.model_dir)
+
+
 def script_flags(config):
     """The run_xtreme_distil.py flags that reproduce an Options."""
     return [f"--{name}={value}" for name, value in config.to_dict().items()]

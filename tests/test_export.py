@@ -53,13 +53,6 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def exported(trained_run):
-    """(manifest, export_all's result) for the tiny trained model_dir."""
-    config, _ = trained_run
-    return Manifest.read(config.model_dir), export.export_all(config.model_dir)
-
-
-@pytest.fixture(scope="module")
 def keras_student(exported):
     """The trained Keras student (logits), built from the manifest's options and best.h5."""
     manifest, _ = exported
@@ -80,7 +73,9 @@ def test_set(exported):
 
 
 def as_sentences(lines):
-    return [Sentence(tuple(line.split()), None, "xx", "test") for line in lines]
+    """Raw lines as training data: split into words as the SavedModel splits them."""
+    return [Sentence(tuple(w.text for w in words.split_words(line)), None, "xx", "test")
+            for line in lines]
 
 
 def keras_tags(manifest, student, lines):
@@ -134,12 +129,13 @@ def test_edge_inputs_get_one_tag_per_word(exported, loaded):
     manifest, _ = exported
     outputs = loaded.signatures["serving_default"](sentences=tf.constant(EDGE_SENTENCES))
     tags, probabilities = outputs["tags"].numpy(), outputs["probabilities"].numpy()
-    words = outputs["words"].numpy()
+    served_words = outputs["words"].numpy()
     counts = outputs["num_words"].numpy().tolist()
-    assert counts == [len(line.split()) for line in EDGE_SENTENCES]
+    split = [[w.text for w in words.split_words(line)] for line in EDGE_SENTENCES]
+    assert counts == [len(line_words) for line_words in split]
     assert tags.shape == probabilities.shape == (len(EDGE_SENTENCES), 200)
-    for row, count, line in zip(range(len(EDGE_SENTENCES)), counts, EDGE_SENTENCES):
-        assert [w.decode() for w in words[row, :count]] == line.split()
+    for row, count, line_words in zip(range(len(EDGE_SENTENCES)), counts, split):
+        assert [w.decode() for w in served_words[row, :count]] == line_words
         assert all(t.decode() in manifest.labels for t in tags[row, :count])
         assert (tags[row, count:] == b"").all() and (probabilities[row, count:] == 0).all()
         assert ((probabilities[row, :count] > 0) & (probabilities[row, :count] <= 1)).all()
@@ -231,6 +227,13 @@ def tflite_path(paths, key):
     return os.path.join(paths["tflite_dir"], export.TFLITE_FILES[key])
 
 
+def written_tflite_paths(paths):
+    """The three TFLite files and the full-integer alternative when export wrote it."""
+    names = list(export.TFLITE_FILES.values()) + [
+        name for name in tflite.ALTERNATIVE_FILES.values() if name in paths["tflite"]["files"]]
+    return [os.path.join(paths["tflite_dir"], name) for name in names]
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_tflite_fp32_logits_equal_keras(exported, keras_student, test_set, runtime):
     _, paths = exported
@@ -255,8 +258,8 @@ def test_tflite_quantised_tags_agree_with_keras(exported, keras_student, test_se
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_tflite_ops_are_builtin_with_fused_lstm(exported, runtime):
     manifest, paths = exported
-    for key in export.TFLITE_FILES:
-        interpreter = tflite.tflite_interpreter(tflite_path(paths, key), runtime=runtime)
+    for path in written_tflite_paths(paths):
+        interpreter = tflite.tflite_interpreter(path, runtime=runtime)
         ops = tflite.tflite_ops(interpreter)
         assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops
         assert {"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM"} & set(ops), ops
@@ -278,11 +281,56 @@ def test_tflite_sidecar_and_vocabulary_files(exported):
     assert sidecar["seq_len"] == manifest.options.seq_len
     assert (sidecar["pad_id"], sidecar["unk_id"]) == (0, 1)
     assert vocab[sidecar["cls_id"]] == "[CLS]" and vocab[sidecar["sep_id"]] == "[SEP]"
-    assert set(sidecar["files"]) == set(export.TFLITE_FILES.values())
-    assert sidecar["files"]["student_int8.tflite"]["quantisation"] in ("full_integer",
-                                                                      "dynamic_range")
+    names = set(export.TFLITE_FILES.values())
+    assert names <= set(sidecar["files"]) <= names | set(tflite.ALTERNATIVE_FILES.values())
     for name, record in sidecar["files"].items():
         assert record["bytes"] == os.path.getsize(os.path.join(folder, name))
+    int8 = sidecar["files"]["student_int8.tflite"]
+    if int8["dynamic_range"]["tag_agreement"] >= tflite.MIN_INT8_AGREEMENT:
+        assert int8["quantisation"] == "dynamic_range", int8
+    alternative = sidecar["files"].get("student_int8_full_integer.tflite")
+    if alternative:  # full-integer beside it, only when it agrees
+        assert alternative["quantisation"] == "full_integer"
+        assert alternative["tag_agreement"] >= tflite.MIN_INT8_AGREEMENT
+        assert int8["full_integer"]["file"] == "student_int8_full_integer.tflite"
+
+
+def int8_candidates(dynamic_range, full_integer):
+    """_choose_int8's candidates: flatbuffers named after their quantisation, with these
+    agreements (full_integer None: it did not convert)."""
+    candidates = {"dynamic_range": (b"dynamic_range", {"tag_agreement": dynamic_range})}
+    if full_integer is not None:
+        candidates["full_integer"] = (b"full_integer", {"tag_agreement": full_integer})
+    return candidates
+
+
+@pytest.mark.parametrize("dynamic_range,full_integer,int8,alternative", [
+    (1.0, 0.995, "dynamic_range", True),  # the demo: the faster file, full-integer beside it
+    (1.0, 0.91, "dynamic_range", False),  # full-integer disagrees: not written
+    (1.0, None, "dynamic_range", False),  # full-integer did not convert
+    (0.95, 0.99, "full_integer", False),  # only full-integer agrees
+    (0.95, 0.90, "dynamic_range", False),  # neither agrees: the closest
+])
+def test_int8_file_is_the_fastest_that_agrees(dynamic_range, full_integer, int8, alternative):
+    """student_int8.tflite: dynamic range when it agrees with Keras (the fastest int8 file on
+    CPU, RESULTS #54), else full-integer if that agrees; full-integer goes beside it only when
+    it agrees and is not the int8 file."""
+    full_integer_record = ({"tag_agreement": full_integer} if full_integer is not None
+                           else "conversion failed: no int8 kernel")
+    models = tflite._choose_int8(  # pylint: disable=protected-access
+        int8_candidates(dynamic_range, full_integer), full_integer_record, "tag_agreement")
+    flat, record = models["int8"]
+    assert flat.decode() == record["quantisation"] == int8
+    assert record["dynamic_range"] == {"tag_agreement": dynamic_range}
+    assert ("int8_full_integer" in models) == alternative
+    if alternative:
+        assert models["int8_full_integer"][0] == b"full_integer"
+        assert models["int8_full_integer"][1]["quantisation"] == "full_integer"
+        assert record["full_integer"]["file"] == "student_int8_full_integer.tflite"
+    elif full_integer is None:
+        assert record["full_integer"] == full_integer_record
+    elif int8 != "full_integer":
+        assert record["full_integer"]["file"].startswith("not written")
 
 
 # === Predict mode ===
@@ -437,7 +485,9 @@ def test_minilm_ids_equal_tagging_encode(minilm_tokenizers):
         lines += [s.split("\t")[0] for s in predict.read_lines(
             os.path.join(ROOT, "data", "demo", name)) if s.strip()]
     lines += EDGE_SENTENCES
-    _, student_ids, first_piece = tf.function(graph_tokenizer)(tf.constant(lines))
+    student_ids, first_piece = tf.function(graph_tokenizer.encode_words)(tf.ragged.constant(
+        [[w.text for w in words.split_words(line)] for line in lines], tf.string,
+        row_splits_dtype=tf.int64))
     encoded = tagging.encode(as_sentences(lines), tokenizer, MINILM_SEQ_LEN)
     np.testing.assert_array_equal(student_ids.numpy(),
                                   vocab.to_student_ids(encoded.input_ids, vocab_size))

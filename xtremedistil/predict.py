@@ -1,7 +1,8 @@
 """Tagging or classifying raw text with the exported SavedModel.
 
-NER (tagging): one raw sentence a line, split into words as the teacher's basic tokenizer
-splits (words.split_words: "Paris." is "Paris" and "."). A line that does not decode stops the
+NER (tagging): one raw sentence a line, split into words by the SavedModel as the teacher's
+basic tokenizer splits (export/spans.py, twin of words.split_words: "Paris." is "Paris" and
+"."), its entities merged from the tags in the graph too. A line that does not decode stops the
 run with 'file:line: cannot decode byte ...' before anything is written, or with
 skip_bad_lines gives an empty result (counted). Output formats:
   conll  'token<TAB>tag' lines; every sentence, empty ones too, ends with one blank line, so
@@ -19,6 +20,7 @@ with another number of fields or an empty text stops with 'file:line: fault'. Ou
 'auto' is conll for NER, tsv for classification.
 """
 
+import dataclasses
 import json
 import os
 
@@ -54,50 +56,71 @@ def load_tagger(model_dir, name="student"):
     if path is None:
         export.export_all(model_dir, name)
         path = latest_saved_model(model_dir, name)
-    if path is None:  # export_all skips the SavedModel of non-WordPiece teachers
+    if path is None:  # export_all skips the SavedModel of BPE teachers
         raise export.UnsupportedTokenizerError(
-            f"--model_dir={model_dir} has no SavedModel: its teacher's tokenizer is not BERT "
-            "WordPiece, which --mode=predict needs (it tags through the SavedModel). Use the "
-            "TFLite files in export/tflite/ with the teacher's tokenizer instead.")
+            f"--model_dir={model_dir} has no SavedModel: its teacher's tokenizer is neither "
+            "BERT WordPiece nor SentencePiece Unigram, which --mode=predict needs (it tags "
+            "through the SavedModel). Use the TFLite files in export/tflite/ with "
+            "xtremedistil/reference.py instead.")
     return tf.saved_model.load(path).signatures[export.SERVING_SIGNATURE]
 
 
 def tag_lines(tagger, lines, batch_size=256, progress=None):
-    """[(words, tags, probabilities)] for each raw line, in order (words: words.Word, split as
-    split_words does); empty lines, and None (a skipped line), give empty lists.
-    progress(done): called after each batch."""
+    """[TaggedLine] of each raw line, in order, as the SavedModel splits and tags it; empty
+    lines, and None (a skipped line), give empty lists. progress(done): called after each
+    batch."""
     results = []
     for start in range(0, len(lines), batch_size):
-        batch = [words_lib.split_words(line or "") for line in lines[start:start + batch_size]]
-        outputs = tagger(sentences=tf.constant([" ".join(w.text for w in words)
-                                                for words in batch]))
-        tags, probabilities = outputs["tags"].numpy(), outputs["probabilities"].numpy()
-        for i, (words, count) in enumerate(zip(batch, outputs["num_words"].numpy())):
-            if count != len(words):  # the graph splits the joined words at spaces alone
-                raise RuntimeError(f"line {start + i + 1}: the SavedModel found {count} words "
-                                   f"in {len(words)}: {[w.text for w in words]!r}")
-            results.append((words, [t.decode("utf-8") for t in tags[i, :count]],
-                            [round(float(p), 6) for p in probabilities[i, :count]]))
+        batch = [line or "" for line in lines[start:start + batch_size]]
+        outputs = {k: v.numpy() for k, v in tagger(sentences=tf.constant(batch)).items()}
+        for row, count in enumerate(outputs["num_words"]):
+            results.append(_tagged_line(outputs, row, count))
         if progress is not None:
             progress(start + len(batch))
     return results
 
 
+def _tagged_line(outputs, row, count):
+    """The TaggedLine of row `row` of the serving signature's outputs (count words)."""
+    def text(values):
+        return [v.decode("utf-8") for v in values]
+
+    word_list = [words_lib.Word(w, int(s), int(e)) for w, s, e in zip(
+        text(outputs["words"][row, :count]), outputs["word_start"][row, :count],
+        outputs["word_end"][row, :count])]
+    found = outputs["num_entities"][row]
+    entities = [{"text": t.decode("utf-8"), "type": k.decode("utf-8"), "start": int(s),
+                 "end": int(e), "score": round(float(p), 6)}
+                for t, k, s, e, p in zip(*(outputs[f"entity_{name}"][row, :found] for name in (
+                    "text", "type", "start", "end", "score")))]
+    return TaggedLine(word_list, text(outputs["tags"][row, :count]),
+                      [round(float(p), 6) for p in outputs["probabilities"][row, :count]],
+                      entities)
+
+
+@dataclasses.dataclass
+class TaggedLine:
+    words: list  # [words.Word]
+    tags: list  # [str], one per word
+    probabilities: list  # [float], one per word
+    entities: list  # [{"text", "type", "start", "end", "score"}]
+
+
 def format_conll(lines, results):
-    blocks = ["".join(f"{word.text}\t{tag}\n" for word, tag, _ in zip(*result)) + "\n"
-              for result in results]
+    blocks = ["".join(f"{word.text}\t{tag}\n" for word, tag in zip(r.words, r.tags)) + "\n"
+              for r in results]
     return "".join(blocks)
 
 
 def format_jsonl(lines, results):
-    return "".join(json.dumps({"tokens": [w.text for w in words], "tags": tags,
-                               "probabilities": probabilities}, ensure_ascii=False) + "\n"
-                   for words, tags, probabilities in results)
+    return "".join(json.dumps({"tokens": [w.text for w in r.words], "tags": r.tags,
+                               "probabilities": r.probabilities}, ensure_ascii=False) + "\n"
+                   for r in results)
 
 
 def format_spans(lines, results):
-    return "".join(json.dumps({"text": line or "", "entities": words_lib.entity_spans(
-        line or "", *result)}, ensure_ascii=False) + "\n" for line, result in zip(lines, results))
+    return "".join(json.dumps({"text": line or "", "entities": r.entities},
+                              ensure_ascii=False) + "\n" for line, r in zip(lines, results))
 
 
 TAGGING_FORMATS = {"conll": format_conll, "jsonl": format_jsonl, "spans": format_spans}

@@ -9,14 +9,18 @@ Everything is written under `model_dir/export/`:
   saved_model/<name>/<version>/    SavedModel: signatures 'serving_default' and 'student_ids'
   tflite/student_fp32.tflite       student ids int32 [1, T] -> logits float32 [1, T, C]
   tflite/student_fp16.tflite       the same with float16 weights
-  tflite/student_int8.tflite       int8 (full-integer or dynamic range, see the sidecar)
+  tflite/student_int8.tflite       int8 weights (dynamic range; see the sidecar), and
+  tflite/student_int8_full_integer.tflite  full-integer int8 when it agrees with Keras
   tflite/vocab.txt, teacher_vocab.txt, labels.txt, student_tflite.json (the sidecar)
-  (teacher_tokenizer/ instead of teacher_vocab.txt, and no SavedModel, for teachers whose
-  tokenizer is not BERT WordPiece: BPE, SentencePiece)
+  onnx/student.onnx                student ids int32 [B, T] -> logits (dynamic batch; needs
+                                   tf2onnx and onnxruntime, else skipped), student_onnx.json
+  (teacher_tokenizer/ instead of teacher_vocab.txt for teachers whose tokenizer is not BERT
+  WordPiece: SentencePiece, BPE; BPE teachers get no SavedModel, as no in-graph BPE exists)
 
-Modules: `wordpiece` (the teacher's tokenizer in the graph), `saved_model` (the serving
-signatures), `tflite` (conversion, quantisation, the one runner, the sidecar). This module
-reads the trained run (`Manifest`) and exports it whole.
+Modules: `graph_tokenizers` (the teacher's tokenizer in the graph: `wordpiece`,
+`sentencepiece`), `spans` (raw text -> words -> entities in the graph), `saved_model` (the serving
+signatures), `tflite` (conversion, quantisation, the one runner, the sidecar), `onnx` (the
+same for ONNX). This module reads the trained run (`Manifest`) and exports it whole.
 """
 
 import itertools
@@ -27,6 +31,8 @@ from absl import logging
 
 from xtremedistil import students
 from xtremedistil import tasks
+from xtremedistil.export import graph_tokenizers
+from xtremedistil.export import onnx
 from xtremedistil.export import saved_model
 from xtremedistil.export import tflite
 from xtremedistil.export import wordpiece
@@ -38,7 +44,7 @@ from xtremedistil.students import vocab as vocab_lib
 
 __all__ = ["SERVING_SIGNATURE", "STUDENT_IDS_SIGNATURE", "TFLITE_FILES",
            "UnsupportedTokenizerError", "calibration_set", "encode", "export_all",
-           "load_student", "saved_model", "saved_model_dir", "student_dims", "tflite",
+           "load_student", "onnx", "saved_model", "saved_model_dir", "student_dims", "tflite",
            "wordpiece"]
 
 
@@ -95,22 +101,23 @@ def saved_model_dir(model_dir, name="student", version=1):
 
 
 def export_all(model_dir, name="student", version=1):
-    """Exports a trained model_dir: SavedModel (+ TF Serving config) and TFLite files.
+    """Exports a trained model_dir: SavedModel (+ TF Serving config), TFLite and ONNX files.
 
-    Returns {"saved_model": dir, "serving_config": path, "tflite_dir": dir, "tflite": sidecar}.
-    The SavedModel tokenises in the graph, which needs a BERT WordPiece teacher: for others
-    (BPE, SentencePiece) it is skipped with a warning (saved_model and serving_config None),
-    and the TFLite files carry the teacher's tokenizer instead.
+    Returns {"saved_model": dir, "serving_config": path, "tflite_dir": dir, "tflite": sidecar,
+    "onnx": path (None when tf2onnx or onnxruntime is not installed), "checkpoint": dir}.
+    The SavedModel tokenises in the graph, which needs a BERT WordPiece or SentencePiece
+    Unigram teacher: for others (BPE) it is skipped with a warning (saved_model and
+    serving_config None), and the TFLite files carry the teacher's tokenizer instead.
     """
     manifest = Manifest.read(model_dir)
     student = load_student(manifest)
     export_root = os.path.join(model_dir, "export")
     saved_model_path = serving_config = None
     try:
-        wordpiece.read_wordpiece_settings(manifest.teacher_dir, manifest.do_lower_case)
+        graph_tokenizers.read_settings(manifest.teacher_dir, manifest.do_lower_case)
     except UnsupportedTokenizerError as error:
         logging.warning("export: SavedModel skipped, its in-graph tokenizer needs BERT "
-                        "WordPiece: %s", error)
+                        "WordPiece or SentencePiece Unigram: %s", error)
     else:
         saved_model_path = saved_model.export_saved_model(
             manifest, saved_model_dir(model_dir, name, version), student)
@@ -125,9 +132,23 @@ def export_all(model_dir, name="student", version=1):
     logging.info("export: TFLite files in %s (%s)", tflite_dir, ", ".join(
         f"{file_name} {record['bytes']:,} bytes, {record['quantisation']}"
         for file_name, record in sidecar["files"].items()))
+    onnx_path = None
+    missing = onnx.missing_packages()
+    if missing:
+        logging.warning("export: ONNX skipped, %s not installed (pip install -r "
+                        "requirements.txt)", ", ".join(missing))
+    else:
+        onnx_dir = os.path.join(export_root, "onnx")
+        onnx_sidecar = onnx.export_onnx(onnx_dir, load_student(onnx.without_dropout(manifest)),
+                                        calibration_set(manifest, onnx.CHECK_SENTENCES))
+        onnx_path = os.path.join(onnx_dir, onnx.ONNX_FILE)
+        logging.info("export: ONNX file %s (%s bytes, opset %d; max |logits - Keras| %.2g)",
+                     onnx_path, f"{onnx_sidecar['bytes']:,}", onnx_sidecar["opset"],
+                     onnx_sidecar["parity"]["max_abs_logits_diff"])
     checkpoint = students.get(manifest.options).export_checkpoint(
         student, manifest, os.path.join(export_root, "checkpoint"))
     if checkpoint is not None:
         logging.info("export: the student as a checkpoint folder in %s", checkpoint)
     return {"saved_model": saved_model_path, "serving_config": serving_config,
-            "tflite_dir": tflite_dir, "tflite": sidecar, "checkpoint": checkpoint}
+            "tflite_dir": tflite_dir, "tflite": sidecar, "onnx": onnx_path,
+            "checkpoint": checkpoint}

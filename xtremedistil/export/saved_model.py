@@ -4,7 +4,8 @@
 
 Legend: B sentences, N words in the batch, W most words in a sentence, T seq_len, C labels.
 
-It tokenises in the graph exactly as training did (`wordpiece.GraphTokenizer`), so it needs
+It splits raw text into words (`spans`) and tokenises in the graph exactly as training did (the
+teacher's tokenizer: `graph_tokenizers`, BERT WordPiece or SentencePiece Unigram), so it needs
 only TensorFlow and tensorflow_text (whose ops TF Serving's model server links in).
 """
 
@@ -14,9 +15,11 @@ import shutil
 import tempfile
 
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 from xtremedistil import tasks
-from xtremedistil.export import wordpiece
+from xtremedistil.export import spans
+from xtremedistil.export import graph_tokenizers
 
 SERVING_SIGNATURE = "serving_default"
 STUDENT_IDS_SIGNATURE = "student_ids"
@@ -42,25 +45,39 @@ class StudentServer(tf.Module):
         self._student = untracked_call(student)
         self._labels = list(labels)
         self._seq_len = seq_len
+        self.entities = spans.EntityMerger(labels)
+
+    def words(self, sentences):
+        """[B] raw sentences -> (valid UTF-8 sentences [B], words, start, end ragged [B, (W)],
+        student ids [B, T], first-piece positions ragged [B, (W)])."""
+        sentences = tf_text.coerce_to_structurally_valid_utf8(sentences)
+        words, start, end = spans.split_words(sentences)
+        student_ids, first_piece = self.tokenizer.encode_words(words)
+        return sentences, words, start, end, student_ids, first_piece
 
     @tf.function(autograph=False)
     def serve(self, sentences):
-        """[B] sentences -> word-level tags and probabilities [B, W], padded with '' and 0."""
-        words, student_ids, first_piece = self.tokenizer(sentences)
+        """[B] raw sentences -> word-level tags and probabilities [B, W] (padded with '' and 0),
+        the words' character offsets, and the entities [B, E] merged from the tags."""
+        sentences, words, start, end, student_ids, first_piece = self.words(sentences)
         probabilities = tf.nn.softmax(self._student(student_ids))  # [B, T, C]
         best_tag = tf.argmax(probabilities, axis=-1, output_type=tf.int32)  # [B, T]
         best_probability = tf.reduce_max(probabilities, axis=-1)  # [B, T]
         positions = first_piece.flat_values  # [N]
-        kept = positions < self._seq_len - 1
+        cut_off = positions >= self._seq_len - 1
         where = tf.stack([words.value_rowids(), tf.minimum(positions, self._seq_len - 1)], -1)
-        tag = tf.where(kept, tf.gather(tf.constant(self._labels), tf.gather_nd(best_tag, where)),
-                       OUTSIDE_TAG)  # [N]
-        probability = tf.where(kept, tf.gather_nd(best_probability, where), 1.0)  # [N]
+        label_id = tf.gather_nd(best_tag, where)  # [N]
+        tag = tf.where(cut_off, OUTSIDE_TAG, tf.gather(tf.constant(self._labels), label_id))
+        probability = tf.where(cut_off, 1.0, tf.gather_nd(best_probability, where))  # [N]
         return {
             "words": words.to_tensor(default_value=""),  # [B, W]
             "tags": words.with_flat_values(tag).to_tensor(default_value=""),  # [B, W]
             "probabilities": words.with_flat_values(probability).to_tensor(0.0),  # [B, W]
             "num_words": tf.cast(words.row_lengths(), tf.int32),  # [B]
+            "word_start": start.to_tensor(0),  # [B, W]
+            "word_end": end.to_tensor(0),  # [B, W]
+            **self.entities(sentences, start, end, words.with_flat_values(label_id), cut_off,
+                            probability),  # [B, E], num_entities [B]
         }
 
     @tf.function(autograph=False)
@@ -71,7 +88,7 @@ class StudentServer(tf.Module):
     @tf.function(autograph=False)
     def tokenize(self, sentences):
         """[B] sentences -> student ids [B, T] and first-piece positions [B, W] (-1 padded)."""
-        words, student_ids, first_piece = self.tokenizer(sentences)
+        _, words, _, _, student_ids, first_piece = self.words(sentences)
         return {"student_ids": student_ids,
                 "first_piece": first_piece.to_tensor(default_value=-1),
                 "num_words": tf.cast(words.row_lengths(), tf.int32)}
@@ -166,13 +183,12 @@ def build_server(manifest, student):
     """The server of a trained run's task (tokenizer from model_dir/teacher): StudentServer
     (NER), ClassifierServer or PairClassifierServer; student is the logits-only Keras student
     (`export.load_student`)."""
-    settings = wordpiece.read_wordpiece_settings(manifest.teacher_dir, manifest.do_lower_case)
-    table = wordpiece.student_id_table(settings, manifest.student_vocab,
-                                       manifest.teacher_vocab_size)
+    settings = graph_tokenizers.read_settings(manifest.teacher_dir, manifest.do_lower_case)
     seq_len = manifest.options.seq_len
+    tokenizer = graph_tokenizers.build(settings, manifest.student_vocab,
+                                       manifest.teacher_vocab_size, seq_len)
     server = SERVERS[tasks.get(manifest.task).student_output]
-    return server(wordpiece.GraphTokenizer(settings, table, seq_len), student, manifest.labels,
-                  seq_len)
+    return server(tokenizer, student, manifest.labels, seq_len)
 
 
 def server_signatures(server, seq_len):

@@ -173,13 +173,14 @@ def _escape_re2(text):
 
 
 class GraphTokenizer(tf.Module):
-    """Sentences -> student ids [B, T] and each word's first-piece position, in the graph
-    (`__call__`, NER's pre-split words); raw texts -> student ids [B, T] (`text_ids`,
-    classification).
+    """Words -> student ids [B, T] and each word's first-piece position, in the graph
+    (`encode_words`, NER's words, split by `export.spans.split_words`); raw texts -> student
+    ids [B, T] (`text_ids`, classification).
 
     Reproduces `tasks.tagging.encode` (HF fast BERT tokenizer, `is_split_into_words=True`)
     followed by `StudentVocab.to_student_ids`:
-      1. words = the sentence split at ASCII whitespace (tf.strings.split);
+      1. (the words come split: training data's words, or raw text split as BERT's basic
+         tokenizer does);
       2. each word is cut at the teacher's special tokens ('[SEP]' etc. match literally);
       3. the other parts are normalised as BertNormalizer does: control characters deleted,
          other Unicode spaces made spaces, accents stripped (NFD, then no Mn), lower-cased;
@@ -222,10 +223,6 @@ class GraphTokenizer(tf.Module):
         if added:
             keep.insert(0, _alternatives(added))
         self._keep_pattern = "|".join(keep)
-
-    def split_words(self, sentences):
-        """[B] strings -> ragged [B, (W)] words."""
-        return tf.strings.split(tf_text.coerce_to_structurally_valid_utf8(sentences))
 
     def normalise(self, text):
         """BertNormalizer on [M] strings (words or word parts; no special tokens)."""
@@ -271,17 +268,15 @@ class GraphTokenizer(tf.Module):
         pieces = self.wordpiece.tokenize(tokens).merge_dims(1, 2)  # [M, (P)]
         return parts.with_flat_values(pieces).merge_dims(1, 2)  # [N, (P)]
 
-    def __call__(self, sentences):
-        """[B] strings -> (words ragged [B, (W)], student ids [B, T], first-piece positions
-        ragged [B, (W)] int64; positions >= T - 1 mean the word was cut off)."""
-        words = self.split_words(sentences)  # [B, (W)]
+    def encode_words(self, words):
+        """Ragged [B, (W)] words -> (student ids [B, T], first-piece positions ragged [B, (W)]
+        int64; positions >= T - 1 mean the word was cut off)."""
         pieces = self.word_pieces(words.flat_values)  # [N, (P)]
         sentence_pieces = words.with_flat_values(pieces).merge_dims(1, 2)  # [B, (P)]
         before_word = tf.cumsum(pieces.row_lengths(), exclusive=True)  # [N]
         sentence_start = tf.gather(sentence_pieces.row_starts(), words.value_rowids())  # [N]
         first_piece = 1 + before_word - sentence_start  # [N], after [CLS]
-        return (words, self.student_ids(sentence_pieces),
-                words.with_flat_values(first_piece))
+        return self.student_ids(sentence_pieces), words.with_flat_values(first_piece)
 
     def text_ids(self, texts):
         """[B] raw texts -> student ids [B, T], as tasks.classification.encode gives them."""

@@ -1,0 +1,104 @@
+"""The README's deployment examples run as written, on a trained run's export.
+
+Blocks after a `<!-- README test: ner -->` line run against the tiny trained NER run (its path
+in place of models/demo), from a fresh folder holding links to the script and the package, as
+a user's checkout would; the TF Serving request's JSON goes through the signature in a fresh
+process that imports only TensorFlow and tensorflow-text, as the model server would.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+MARKER = "<!-- README test: {} -->"
+
+
+def readme_blocks(kind):
+    """[(language, code)] of the fenced blocks right after the marker of `kind`."""
+    with open(README, encoding="utf-8") as f:
+        text = f.read()
+    pattern = re.escape(MARKER.format(kind)) + r"\n```(\w+)\n(.*?)```"
+    return re.findall(pattern, text, flags=re.DOTALL)
+
+
+def user_checkout(folder):
+    """A folder with the script and the package linked in, as a checkout's root."""
+    for name in ("run_xtreme_distil.py", "xtremedistil"):
+        os.symlink(os.path.join(ROOT, name), os.path.join(folder, name))
+    with open(os.path.join(folder, "sentences.txt"), "w", encoding="utf-8") as f:
+        f.write("alice met bob smith in paris.\n\nthe acme people, in rome!\n")
+    return folder
+
+
+def run_block(language, code, model_dir, cwd):
+    code = code.replace("models/demo", model_dir)
+    command = [sys.executable, "-c", code] if language == "python" else ["bash", "-c", code]
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def test_readme_ner_examples_run_as_written(exported, tmp_path):
+    manifest, _ = exported
+    blocks = readme_blocks("ner")
+    assert [language for language, _ in blocks].count("python") >= 3, blocks
+    assert any(language == "bash" for language, _ in blocks)
+    cwd = user_checkout(str(tmp_path))
+    for language, code in blocks:
+        result = run_block(language, code, manifest.model_dir, cwd)
+        assert result.returncode == 0, (code, result.stderr[-3000:])
+    with open(tmp_path / "entities.jsonl", encoding="utf-8") as f:
+        assert json.loads(f.read())["text"] == "Angela Merkel visited Paris."
+    with open(tmp_path / "tagged.conll", encoding="utf-8") as f:
+        lines = f.read().split("\n")[:-1]
+    assert lines.count("") == 3  # a blank line ends each of the 3 input lines
+
+
+SERVING_PROCESS = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # registers the tokenisation ops the SavedModel uses
+request = json.loads(sys.stdin.read())
+signature = tf.saved_model.load(sys.argv[1]).signatures[request["signature_name"]]
+# TF Serving's row format: one input, so each instance is that input's value.
+(name,) = signature.structured_input_signature[1]
+outputs = signature(**{name: tf.constant(request["instances"])})
+rows = [{k: v.numpy()[i].tolist() for k, v in outputs.items()}
+        for i in range(len(request["instances"]))]
+for row in rows:
+    for key, value in row.items():
+        row[key] = (value.decode() if isinstance(value, bytes)
+                    else [v.decode() if isinstance(v, bytes) else v for v in value]
+                    if isinstance(value, list) else value)
+project = sorted(m for m in sys.modules if m.startswith("xtremedistil"))
+print(json.dumps({"predictions": rows, "project_modules": project}))
+"""
+
+
+def test_readme_serving_request_in_a_fresh_process(exported, tmp_path):
+    """The README's curl body, turned into the signature's inputs as TF Serving does."""
+    _, paths = exported
+    with open(README, encoding="utf-8") as f:
+        body = re.search(r"curl -s -d '(\{.*?\})'", f.read()).group(1)
+    request = json.loads(body)
+    request["instances"] += ["", "Привет Москва, 東京 🥰 alice x\u0301 [SEP]"]
+    result = subprocess.run(
+        [sys.executable, "-c", SERVING_PROCESS, os.path.abspath(paths["saved_model"])],
+        input=json.dumps(request), capture_output=True, text=True, timeout=300, check=False,
+        cwd=str(tmp_path), env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    response = json.loads(result.stdout.strip().splitlines()[-1])
+    assert response["project_modules"] == []
+    rows = response["predictions"]
+    assert len(rows) == len(request["instances"])
+    for text, row in zip(request["instances"], rows):
+        count = row["num_words"]
+        assert [text[s:e] for s, e in zip(row["word_start"][:count], row["word_end"][:count])
+                ] == row["words"][:count]
+        for k in range(row["num_entities"]):
+            assert text[row["entity_start"][k]:row["entity_end"][k]] == row["entity_text"][k]
