@@ -2,7 +2,7 @@
 
   python run_xtreme_distil.py                      # the demo data in data/demo
   python run_xtreme_distil.py --task=DIR --transfer_file=FILE --model_dir=DIR
-  python run_xtreme_distil.py --mode=export --model_dir=DIR    # SavedModel + TFLite
+  python run_xtreme_distil.py --mode=export --model_dir=DIR    # SavedModel, TFLite, ONNX
   python run_xtreme_distil.py --mode=predict --model_dir=DIR --input=FILE --output=FILE
 
 Flags keep the names of the original XtremeDistil script where they exist.

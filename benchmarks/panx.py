@@ -48,23 +48,32 @@ QUICK = {"languages": "en,de,ru", "train_per_language": 500, "dev_per_language":
 
 
 def define_panx_flags():
-    flags.DEFINE_string("data_dir", "../shared/data/panx",
-                        "PAN-X folder with {train,dev,test}-<lang>.tsv (relative to the repo root).")
-    flags.DEFINE_list("languages", DEFAULT_LANGUAGES,
-                      "Languages, comma-separated; 'all': every language with train, dev and "
-                      "test files in --data_dir.")
-    flags.DEFINE_integer("train_per_language", 1000,
-                         "Labeled train sentences per language: the first N of train-<lang>.tsv.")
-    flags.DEFINE_integer("dev_per_language", 500,
-                         "Dev sentences per language (the first N), for model selection only.")
-    flags.DEFINE_integer("test_per_language", 0,
-                         "Test sentences per language (the first N); 0: the full test split "
-                         "(10,000 for most languages).")
-    flags.DEFINE_integer("transfer_per_language", 5000,
-                         "Unlabeled transfer sentences per language: the train sentences after "
-                         "the labeled ones, tags dropped. 0: no transfer set is possible, use >0.")
+    define_data_flags()
     harness.define_flags("panx", QUICK, "; < 10 minutes on 2 cores", RECIPE_DEFAULTS)
     flags.adopt_module_key_flags(harness)
+
+
+def define_data_flags(defaults=None):
+    """--data_dir, --languages and the per-language sizes (also used by
+    transformer_ablation.py, with its own defaults)."""
+    defaults = {"languages": DEFAULT_LANGUAGES, "train_per_language": 1000,
+                "dev_per_language": 500, "test_per_language": 0,
+                "transfer_per_language": 5000, **(defaults or {})}
+    flags.DEFINE_string("data_dir", "../shared/data/panx",
+                        "PAN-X folder with {train,dev,test}-<lang>.tsv (relative to the repo root).")
+    flags.DEFINE_list("languages", defaults["languages"],
+                      "Languages, comma-separated; 'all': every language with train, dev and "
+                      "test files in --data_dir.")
+    flags.DEFINE_integer("train_per_language", defaults["train_per_language"],
+                         "Labeled train sentences per language: the first N of train-<lang>.tsv.")
+    flags.DEFINE_integer("dev_per_language", defaults["dev_per_language"],
+                         "Dev sentences per language (the first N), for model selection only.")
+    flags.DEFINE_integer("test_per_language", defaults["test_per_language"],
+                         "Test sentences per language (the first N); 0: the full test split "
+                         "(10,000 for most languages).")
+    flags.DEFINE_integer("transfer_per_language", defaults["transfer_per_language"],
+                         "Unlabeled transfer sentences per language: the train sentences after "
+                         "the labeled ones, tags dropped. 0: no transfer set is possible, use >0.")
 
 
 def load_panx(data_dir, languages, train_per_language, dev_per_language, test_per_language,

@@ -9,8 +9,14 @@ process that imports only TensorFlow and tensorflow-text, as the model server wo
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+
+import pytest
+
+from xtremedistil import data as data_lib
+from xtremedistil import tasks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
@@ -102,3 +108,28 @@ def test_readme_serving_request_in_a_fresh_process(exported, tmp_path):
                 ] == row["words"][:count]
         for k in range(row["num_entities"]):
             assert text[row["entity_start"][k]:row["entity_end"][k]] == row["entity_text"][k]
+
+
+def test_latency_reads_the_runs_test_file_with_its_data_options(exported, tmp_path):
+    """benchmarks/latency.py reads a run's test split as the run did: a run trained with
+    --skip_bad_lines on a test file with a bad line gives its good sentences, not an error."""
+    from benchmarks import latency  # pylint: disable=import-outside-toplevel
+    from xtremedistil.manifest import Manifest  # pylint: disable=import-outside-toplevel
+    manifest, _ = exported
+    task = tmp_path / "task"
+    shutil.copytree(manifest.options.task, task)
+    with open(task / "test.tsv", "a", encoding="utf-8") as f:
+        f.write("alice\t\n")  # a token without a tag: a bad line
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    os.symlink(manifest.teacher_dir, model_dir / "teacher")
+    with open(os.path.join(manifest.model_dir, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    config["options"].update(task=str(task), skip_bad_lines=True)
+    (model_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    run = Manifest.read(str(model_dir), require_trained=False)
+    with pytest.raises(data_lib.DataError, match="test.tsv:"):
+        tasks.get(run.task).read_labeled(run.options.replace(skip_bad_lines=False))
+    inputs = latency.Inputs(run, manifest.options.seq_len)
+    assert len(inputs.student_ids) == len(
+        tasks.get(run.task).read_labeled(manifest.options).test)

@@ -117,10 +117,15 @@ def test_reference_spans_equal_the_saved_model(exported):
     manifest, paths = exported
     with open(os.path.join(manifest.options.task, "test.tsv"), encoding="utf-8") as f:
         lines = [line.split("\t")[0] for line in f.read().splitlines() if line.strip()]
-    lines = [line.replace(" ,", ",").replace(" .", ".") for line in lines] + SCRIPTS
+    # Raw text, many scripts, and a line past seq_len pieces (its last words cut off: 'O').
+    lines = [line.replace(" ,", ",").replace(" .", ".") for line in lines] + SCRIPTS + [
+        ", ".join(lines[:12])]
     tagger = tf.saved_model.load(paths["saved_model"]).signatures["serving_default"]
     served = predict.tag_lines(tagger, lines)
     assert sum(len(r.entities) for r in served) > len(lines) // 4
+    cut = served[-1]
+    assert cut.tags[-1] == "O" and len(cut.words) > manifest.options.seq_len
+    assert all(e["end"] <= cut.words[manifest.options.seq_len - 3].end for e in cut.entities)
     runners = {"tflite": reference.tflite_runner(
         os.path.join(paths["tflite_dir"], tflite.TFLITE_FILES["fp32"]))}
     if paths.get("onnx"):

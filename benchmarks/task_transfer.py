@@ -1,0 +1,378 @@
+"""Task transfer (issue #12, the XtremeDistilTransformers claim): a transformer student distilled
+on PAN-X NER, then fine-tuned on rt-snippets sentiment with a few labeled sentences, against the
+same shape fine-tuned from random initialisation and against the teacher.
+
+  1. source    <model_dir>/source/: PAN-X (--source_languages, default en) prepared as panx.py
+               does; the teacher fine-tuned on it and distilled stage-wise into a transformer
+               student (--distil_multi_hidden_states and --distil_attention by default), whose
+               encoder is exported to <model_dir>/source/export/checkpoint/ (a transformers
+               BERT folder with the teacher's tokenizer).
+  2. target    rt-snippets (--target_data_dir): the first --target_train train sentences
+               labeled (500), all dev (model selection) and test; per --seeds seed, in
+               <model_dir>/target/seed<k>/<row>/, a pipeline run per --rows row:
+     transferred   --distil_mode=none from the exported checkpoint (fine-tuned on the labels)
+     random        --distil_mode=none, the same shape from random weights (embeddings too)
+     teacher       the teacher fine-tuned on the same labeled sentences (the pipeline's teacher
+                   phase); the run's student, the transferred one distilled from that teacher
+                   (--distil_mode=soft) on the labeled texts (--target_transfer=0) or on as
+                   many further train sentences unlabeled, is reported too
+     pca_init      (not run by default) --distil_mode=none, a random encoder over the teacher's
+                   PCA-compressed word embeddings (the pipeline's default start)
+
+PAN-X rather than the tatoeba pairs as the source: a PAN-X sentence is one short text (median
+12-15 pieces) that teacher and student each read once, while a pair is two texts, read together
+by the teacher at twice the length and apart by the student (two encoder passes); the attention
+stage is not available for pairs; and PAN-X en is English like rt-snippets.
+
+  python benchmarks/task_transfer.py              # ~1-1.5 h on 2 cores (an estimate)
+  python benchmarks/task_transfer.py --quick      # tiny sizes: a smoke run
+  python benchmarks/task_transfer.py --seeds=1,2,3 --target_train=200
+
+Writes --output (JSON), the same path with .md (the table) and prints both. A rerun with the
+same options resumes every run; --overwrite deletes a --model_dir made with other options.
+"""
+
+import math
+import os
+import shutil
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+# pylint: disable=wrong-import-position
+from absl import app
+from absl import flags
+from absl import logging
+
+from benchmarks import classification
+from benchmarks import harness
+from benchmarks import panx
+from xtremedistil import options as options_lib
+
+FLAGS = flags.FLAGS
+
+ROWS = ("transferred", "random", "teacher", "pca_init")
+DEFAULT_ROWS = "transferred,random,teacher"
+ROW_NAMES = {"transferred": "student, distilled on PAN-X, fine-tuned",
+             "random": "student, random initialisation, fine-tuned",
+             "teacher_student": "student, distilled on PAN-X, then distilled from the teacher "
+                                "on the target (soft)",
+             "pca_init": "student, random encoder over the teacher's PCA embeddings, fine-tuned"}
+STUDENT_OPTIONS = ("num_hidden_layers", "hidden_size", "num_attention_heads",
+                   "intermediate_size", "distil_multi_hidden_states", "distil_attention",
+                   "layer_map", "attention_layers", "attention_loss", "attention_cache_mb")
+RUN_OPTIONS = ("strategy", "distil_chunk_size", "checkpoint_steps")
+# The source run's recipe: panx.py's defaults, a transformer student whose word embeddings are
+# as wide as its encoder (--pt_student_checkpoint needs it), and rt-snippets' length (the
+# exported position table has --seq_len rows; PAN-X sentences are far shorter).
+RECIPE_DEFAULTS = {**panx.RECIPE_DEFAULTS, "student": "transformer", "word_emb_dim": 256,
+                   "seq_len": 64}
+STUDENT_DEFAULTS = {"distil_multi_hidden_states": True, "distil_attention": True}
+QUICK = {"source_languages": "en", "source_train": 200, "source_dev": 50, "source_test": 100,
+         "source_transfer": 400, "target_train": 100, "target_dev": 100, "target_test": 200,
+         "ft_epochs": 1, "distil_epochs": 1, "target_epochs": 2, "target_ft_epochs": 1,
+         "num_hidden_layers": 2, "hidden_size": 64, "word_emb_dim": 64, "intermediate_size": 128,
+         "model_dir": "benchmarks/out/task_transfer_quick",
+         "output": "benchmarks/out/task_transfer_quick.json"}
+
+
+def define_transfer_flags():
+    flags.DEFINE_string("source_data_dir", "../shared/data/panx",
+                        "PAN-X folder ({train,dev,test}-<lang>.tsv), relative to the repo root.")
+    flags.DEFINE_list("source_languages", "en", "PAN-X languages the student is distilled on.")
+    flags.DEFINE_integer("source_train", 1000, "Labeled PAN-X train sentences per language "
+                         "(the first N): the teacher's fine-tuning.")
+    flags.DEFINE_integer("source_dev", 500, "PAN-X dev sentences per language (model "
+                         "selection).")
+    flags.DEFINE_integer("source_test", 1000, "PAN-X test sentences per language (0: all).")
+    flags.DEFINE_integer("source_transfer", 10000, "Unlabeled PAN-X transfer sentences per "
+                         "language: the train sentences after the labeled ones.")
+    flags.DEFINE_string("target_data_dir", classification.DEFAULT_DATA_DIR,
+                        "Sentence classification folder (train/dev/test.tsv, labels.tsv).")
+    flags.DEFINE_integer("target_train", 500, "Labeled target train sentences (the first N).")
+    flags.DEFINE_integer("target_dev", 0, "Target dev sentences (the first N; 0: all).")
+    flags.DEFINE_integer("target_test", 0, "Target test sentences (the first N; 0: all).")
+    flags.DEFINE_integer("target_transfer", 0, "The teacher row's transfer set: 0 the labeled "
+                         "texts themselves (no extra text), N the next N train sentences "
+                         "unlabeled, -1 all the rest.")
+    flags.DEFINE_integer("target_epochs", 10, "Epochs (at most; --patience stops early) of "
+                         "each target run's stages.")
+    flags.DEFINE_integer("target_ft_epochs", 3, "The teacher's fine-tuning epochs on the "
+                         "target.")
+    flags.DEFINE_list("rows", DEFAULT_ROWS, f"Target runs: {', '.join(ROWS)}.")
+    flags.DEFINE_list("seeds", "42", "A target run per row and seed (mean and spread "
+                      "reported); the source run uses --seed.")
+    harness.define_flags("task_transfer", QUICK, "; a smoke run of a few minutes",
+                         RECIPE_DEFAULTS)
+    options_lib.define_flags(FLAGS, names=STUDENT_OPTIONS + RUN_OPTIONS,
+                             defaults=STUDENT_DEFAULTS)
+    flags.adopt_module_key_flags(harness)
+    for name in STUDENT_OPTIONS + RUN_OPTIONS:
+        flags.declare_key_flag(name)
+
+
+# === Plan ===
+
+def source_options(task_dir, model_dir, settings):
+    """The source run: PAN-X distilled stage-wise into the transformer student (no baseline)."""
+    return options_lib.Options(
+        task=task_dir, transfer_file=os.path.join(task_dir, "transfer.txt"),
+        model_dir=model_dir, data_format="xtremedistil", tag_scheme="iob2", baseline=False,
+        **settings).validate()
+
+
+def target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings, epochs, ft_epochs):
+    """[(seed, row, Options)]: every row's run on the target task for every seed. `settings`:
+    the source run's options (shape, recipe); the target runs set their own data, mode, start
+    and epochs."""
+    shared = {k: v for k, v in settings.items()
+              if k not in ("distil_multi_hidden_states", "distil_attention", "layer_map")}
+    common = dict(task=task_dir, do_NER=False, transfer_file="", baseline=False,
+                  distil_epochs=epochs, ft_epochs=ft_epochs,
+                  pt_student_checkpoint="", compress_word_embedding=False)
+    per_row = {
+        "transferred": dict(distil_mode="none", pt_student_checkpoint=checkpoint),
+        "random": dict(distil_mode="none"),
+        "teacher": dict(distil_mode="soft", pt_student_checkpoint=checkpoint,
+                        transfer_file=os.path.join(task_dir, "transfer.txt")),
+        "pca_init": dict(distil_mode="none", compress_word_embedding=True),
+    }
+    runs = []
+    for seed in seeds:
+        for row in rows:
+            options = options_lib.Options(**{
+                **shared, **common, **per_row[row], "seed": seed,
+                "model_dir": os.path.join(model_dir, "target", f"seed{seed}", row)})
+            runs.append((seed, row, options.validate()))
+    return runs
+
+
+def check_flags(rows, seeds):
+    if not rows or any(r not in ROWS for r in rows) or len(set(rows)) < len(rows):
+        raise app.UsageError(f"--rows={','.join(rows)}: one or more of {', '.join(ROWS)}, "
+                             "each once.")
+    if not seeds or any(not s.lstrip("-").isdigit() for s in seeds) or len(set(seeds)) < len(
+            seeds):
+        raise app.UsageError(f"--seeds={','.join(seeds)}: integers, each once.")
+    if FLAGS.student != "transformer":
+        raise app.UsageError("--student: task transfer starts a transformer student from a "
+                             "checkpoint; give --student=transformer.")
+    if FLAGS.word_emb_dim != FLAGS.hidden_size:
+        raise app.UsageError(f"--word_emb_dim={FLAGS.word_emb_dim} must equal --hidden_size="
+                             f"{FLAGS.hidden_size}: the exported checkpoint's word embeddings "
+                             "are the encoder's width (--pt_student_checkpoint).")
+    if FLAGS.source_train < 1 or FLAGS.source_transfer < 1 or FLAGS.target_train < 1:
+        raise app.UsageError("--source_train, --source_transfer and --target_train must be "
+                             ">= 1.")
+    if FLAGS.target_epochs < 1 or FLAGS.target_ft_epochs < 1:
+        raise app.UsageError("--target_epochs and --target_ft_epochs must be >= 1.")
+
+
+# === Runs ===
+
+def export_checkpoint(model_dir):
+    """<model_dir>/export/checkpoint/ of a finished transformer run (written once, then
+    renamed into place, so a killed export leaves no half folder)."""
+    folder = os.path.join(model_dir, "export", "checkpoint")
+    if os.path.exists(os.path.join(folder, "config.json")):
+        return folder
+    from xtremedistil import export  # pylint: disable=import-outside-toplevel
+    from xtremedistil import students  # pylint: disable=import-outside-toplevel
+    from xtremedistil.manifest import Manifest  # pylint: disable=import-outside-toplevel
+    manifest = Manifest.read(model_dir)
+    partial = folder + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    students.get(manifest.options).export_checkpoint(export.load_student(manifest), manifest,
+                                                     partial)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
+    return folder
+
+
+def run_pipeline(options):
+    from xtremedistil import pipeline  # pylint: disable=import-outside-toplevel
+    import tf_keras  # pylint: disable=import-outside-toplevel
+    metrics = pipeline.run(options, given=options.to_dict())
+    tf_keras.backend.clear_session()
+    return metrics
+
+
+def vocabulary_coverage(source_dir, target_dir):
+    """The share of the target student's pieces the source student has (the others start from
+    the checkpoint's unknown-piece row)."""
+    from xtremedistil.manifest import Manifest  # pylint: disable=import-outside-toplevel
+    source = set(Manifest.read(source_dir).student_vocab)
+    target = Manifest.read(target_dir).student_vocab
+    return sum(piece in source for piece in target) / len(target) if target else 0.0
+
+
+# === Report ===
+
+def _mean_std(values):
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(
+        values) > 1 else 0.0
+    return mean, std
+
+
+def aggregate(per_seed):
+    """{"accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "seeds", "per_seed"} of
+    [{"seed", "accuracy", "macro_f1", ...}]."""
+    accuracy, accuracy_std = _mean_std([r["accuracy"] for r in per_seed])
+    macro, macro_std = _mean_std([r["macro_f1"] for r in per_seed])
+    return {"accuracy": accuracy, "accuracy_std": accuracy_std, "macro_f1": macro,
+            "macro_f1_std": macro_std, "seeds": len(per_seed), "per_seed": per_seed}
+
+
+def summarise(source_metrics, target_metrics, coverage, seconds):
+    """The JSON. target_metrics: {(seed, row): metrics}."""
+    rows = {}
+    for (seed, row), metrics in target_metrics.items():
+        parts = ([("teacher", metrics["teacher"], metrics["params"]["teacher"]),
+                  ("teacher_student", metrics["student"], metrics["params"]["student"])]
+                 if row == "teacher" else [(row, metrics["student"],
+                                            metrics["params"]["student"])])
+        for name, scores, params in parts:
+            rows.setdefault(name, {"params": params, "per_seed": []})["per_seed"].append(
+                {"seed": seed, "accuracy": scores["mean_accuracy"],
+                 "macro_f1": scores["mean_macro_f1"], "seconds": round(metrics["seconds"], 1),
+                 "best_stage": metrics["best_stage"]})
+    summary_rows = {name: {**aggregate(r["per_seed"]), "params": r["params"]}
+                    for name, r in rows.items()}
+    teacher = summary_rows.get("teacher")
+    for name, row in summary_rows.items():
+        row["gap_to_teacher"] = (teacher["accuracy"] - row["accuracy"]) if teacher else None
+    return {
+        "source": {"languages": list(source_metrics["teacher"]["per_language"]),
+                   "teacher_f1": source_metrics["teacher"]["mean_f1"],
+                   "student_f1": source_metrics["student"]["mean_f1"],
+                   "params": source_metrics["params"],
+                   "best_stage": source_metrics["best_stage"],
+                   "seconds": round(source_metrics["seconds"], 1)},
+        "rows": summary_rows, "vocabulary_coverage": coverage, "seconds": round(seconds, 1)}
+
+
+def _pct(value, std=None):
+    if value is None:
+        return "-"
+    return f"{100 * value:.1f}" + (f" ± {100 * std:.1f}" if std else "")
+
+
+def markdown(summary, command, sizes):
+    source = summary["source"]
+    lines = [f"Command: `{command}`", "", sizes, "",
+             "| model | accuracy | macro F1 | below the teacher (accuracy points) | parameters "
+             "| seeds | minutes a run |", "|---|---|---|---|---|---|---|"]
+    order = ["teacher", "transferred", "random", "teacher_student", "pca_init"]
+    for name in [n for n in order if n in summary["rows"]]:
+        row = summary["rows"][name]
+        label = "teacher, fine-tuned on the labeled sentences" if name == "teacher" else (
+            ROW_NAMES[name])
+        gap = "-" if name == "teacher" or row["gap_to_teacher"] is None else (
+            f"{100 * row['gap_to_teacher']:.1f}")
+        minutes = sum(r["seconds"] for r in row["per_seed"]) / len(row["per_seed"]) / 60
+        lines.append(f"| {label} | {_pct(row['accuracy'], row['accuracy_std'])} | "
+                     f"{_pct(row['macro_f1'], row['macro_f1_std'])} | {gap} | "
+                     f"{row['params']:,} | {row['seeds']} | {minutes:.1f} |")
+    coverage = summary["vocabulary_coverage"]
+    lines += ["", "Test split. ± the standard deviation over seeds. The teacher row's run "
+              "also trains its student (the soft row), so its minutes are both's.",
+              f"Source (PAN-X {','.join(source['languages'])}): teacher F1 "
+              f"{_pct(source['teacher_f1'])}, distilled student F1 {_pct(source['student_f1'])} "
+              f"({source['params']['student']:,} parameters, best stage {source['best_stage']}),"
+              f" {source['seconds'] / 60:.1f} minutes.",
+              "Target pieces the source student has: "
+              + ("-" if coverage is None else f"{100 * coverage:.1f}%")
+              + " (the others start from the checkpoint's unknown-piece row).",
+              f"Total: {summary['seconds'] / 60:.1f} minutes."]
+    return "\n".join(lines) + "\n"
+
+
+# === Main ===
+
+def main(argv):
+    del argv
+    harness.apply_quick(QUICK)
+    rows = [r.strip() for r in FLAGS.rows if r.strip()]
+    seeds = [s.strip() for s in FLAGS.seeds if s.strip()]
+    check_flags(rows, seeds)
+    seeds = [int(s) for s in seeds]
+    started = time.time()
+    model_dir = harness.resolve(FLAGS.model_dir)
+    recipe = harness.recipe_options()
+    student = {name: FLAGS[name].value for name in STUDENT_OPTIONS}
+    settings = {**recipe, **student, **{name: FLAGS[name].value for name in RUN_OPTIONS}}
+    source_data = harness.resolve(FLAGS.source_data_dir)
+    target_data = harness.resolve(FLAGS.target_data_dir)
+    for flag, folder in (("source_data_dir", source_data), ("target_data_dir", target_data)):
+        if not os.path.isdir(folder):
+            raise app.UsageError(f"--{flag}={FLAGS[flag].value}: no folder {folder} (the data "
+                                 "lives beside the repository, ../shared/README.md).")
+    languages = [l.strip() for l in FLAGS.source_languages if l.strip()]
+    if languages == ["all"]:
+        languages = panx.all_languages(source_data)
+    sizes = {"train_per_language": FLAGS.source_train, "dev_per_language": FLAGS.source_dev,
+             "test_per_language": FLAGS.source_test,
+             "transfer_per_language": FLAGS.source_transfer}
+    source_manifest = {"data": {"data_dir": source_data, "languages": languages, **sizes},
+                       "recipe": recipe, "student": student}
+    target = {name: FLAGS[name].value for name in (
+        "target_data_dir", "target_train", "target_dev", "target_test", "target_transfer",
+        "target_epochs", "target_ft_epochs")}
+    harness.prepare_model_dir(model_dir, {**source_manifest, "target": target}, "")
+
+    # Source: PAN-X, distilled into the transformer student, its checkpoint exported.
+    source_dir = os.path.join(model_dir, "source")
+    harness.prepare_model_dir(source_dir, source_manifest, FLAGS.reuse_teacher_from)
+    splits, transfer, counts = panx.load_panx(source_data, languages, **sizes)
+    harness.write_task(os.path.join(source_dir, "data"), splits, transfer, panx.PANX_TAGS)
+    logging.info("source sentences per language: %s", counts)
+    source_metrics = run_pipeline(source_options(os.path.join(source_dir, "data"), source_dir,
+                                                 settings))
+    checkpoint = export_checkpoint(source_dir)
+    logging.info("source student exported to %s", checkpoint)
+
+    # Target: rt-snippets, a run per row and seed.
+    target_splits, labels = classification.read_folder(target_data, pairwise=False)
+    try:
+        labeled, unlabeled = classification.split_train(target_splits["train"],
+                                                        FLAGS.target_train, FLAGS.target_transfer)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+    derived = {"train": labeled, "dev": classification.first(target_splits["dev"],
+                                                             FLAGS.target_dev),
+               "test": classification.first(target_splits["test"], FLAGS.target_test)}
+    task_dir = os.path.join(model_dir, "target", "data")
+    classification.write_task(task_dir, derived, unlabeled, labels)
+    runs = target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings,
+                       FLAGS.target_epochs, FLAGS.target_ft_epochs)
+    target_metrics = {}
+    for seed, row, options in runs:
+        logging.info("target run %s, seed %d: %s", row, seed, options.model_dir)
+        target_metrics[seed, row] = run_pipeline(options)
+    coverage = vocabulary_coverage(source_dir, runs[0][2].model_dir)
+
+    summary = summarise(source_metrics, target_metrics, coverage, time.time() - started)
+    sizes_text = (
+        f"Source: PAN-X {','.join(languages)}, per language {FLAGS.source_train} labeled, "
+        f"{FLAGS.source_transfer} transfer, {FLAGS.source_dev} dev, "
+        f"{FLAGS.source_test or 'all'} test sentences. Target "
+        f"{os.path.basename(os.path.normpath(target_data))}: {len(labeled):,} labeled train "
+        f"sentences, {len(derived['dev']):,} dev (model selection), {len(derived['test']):,} "
+        f"test; teacher row's transfer set: "
+        + ("the labeled texts" if FLAGS.target_transfer == 0 else
+           f"{len(unlabeled):,} further train sentences, unlabeled")
+        + f". Student: {FLAGS.num_hidden_layers} layers, hidden {FLAGS.hidden_size}, "
+        f"{FLAGS.num_attention_heads} heads, feed-forward {FLAGS.intermediate_size}.")
+    harness.write_outputs(summary, markdown(summary, harness.command_line(), sizes_text),
+                          harness.resolve(FLAGS.output))
+
+
+if __name__ == "__main__":
+    define_transfer_flags()
+    harness.start(main)
