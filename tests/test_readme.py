@@ -55,7 +55,9 @@ def test_readme_ner_examples_run_as_written(exported, tmp_path):
     assert [language for language, _ in blocks].count("python") >= 3, blocks
     assert any(language == "bash" for language, _ in blocks)
     cwd = user_checkout(str(tmp_path))
-    for language, code in blocks:
+    # The Python blocks one after the other in one process, as in a notebook.
+    python = "\n".join(code for language, code in blocks if language == "python")
+    for language, code in [("python", python)] + [b for b in blocks if b[0] == "bash"]:
         result = run_block(language, code, manifest.model_dir, cwd)
         assert result.returncode == 0, (code, result.stderr[-3000:])
     with open(tmp_path / "entities.jsonl", encoding="utf-8") as f:
