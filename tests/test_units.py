@@ -124,3 +124,12 @@ def test_reverse_real_pieces_reverses_each_row_up_to_its_length():
     reversed_ = bilstm.reverse_real_pieces(sequences, lengths)
     np.testing.assert_array_equal(reversed_.numpy(), expected.numpy())
     assert reversed_.numpy()[1, :2, 0].tolist() == [12.0, 10.0]
+
+
+def test_student_pieces_without_a_teacher_piece_get_unused_ids():
+    """config.json's student_vocab holds None for embedding rows past the tokenizer's pieces
+    (multilingual-e5-small: 250,037 rows, 250,002 pieces): they map to ids no text gives."""
+    ids = vocab_lib.teacher_ids_of(["<pad>", "x", None, "y", None], {"<pad>": 0, "x": 5, "y": 2})
+    assert ids.tolist() == [0, 5, 6, 2, 7]
+    table = vocab_lib.StudentVocab(ids).lookup_table(8)
+    assert table[[0, 5, 2]].tolist() == [0, 1, 3]  # the real pieces keep their student ids

@@ -26,7 +26,6 @@ same for ONNX). This module reads the trained run (`Manifest`) and exports it wh
 import itertools
 import os
 
-import numpy as np
 from absl import logging
 
 from xtremedistil import students
@@ -74,9 +73,10 @@ def encode(manifest, examples, seq_len=None, tokenizer=None):
         tokenizer = teacher_lib.load_tokenizer(manifest.teacher_dir)
     encoded = tasks.get(manifest.task).encode(examples, tokenizer,
                                               seq_len or manifest.options.seq_len)
-    vocab = vocab_lib.StudentVocab(
-        np.asarray(tokenizer.convert_tokens_to_ids(manifest.student_vocab), np.int32))
-    teacher_vocab_size = max(manifest.teacher_vocab_size, len(tokenizer))
+    vocab = vocab_lib.StudentVocab(vocab_lib.teacher_ids_of(manifest.student_vocab,
+                                                            tokenizer.get_vocab()))
+    teacher_vocab_size = max(manifest.teacher_vocab_size, len(tokenizer),
+                             int(vocab.teacher_ids.max()) + 1)
     return vocab.to_student_ids(encoded.student_pieces, teacher_vocab_size), encoded
 
 

@@ -22,6 +22,7 @@ rest of export works without them (`missing_packages`).
 import dataclasses
 import importlib.util
 import json
+import logging
 import os
 import time
 
@@ -88,6 +89,8 @@ def convert_student(keras_student, opset=OPSET):
     """
     import tf2onnx  # pylint: disable=import-outside-toplevel
     from tf2onnx import tf_loader  # pylint: disable=import-outside-toplevel
+    # tf2onnx logs every folded node at INFO: keep the run's log to what it says itself.
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
     input_len = int(keras_student.input.shape[1])
     call = tf.function(lambda student_ids: keras_student(student_ids, training=False),
                        autograph=False)

@@ -15,7 +15,6 @@ import json
 import os
 import string
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -151,14 +150,14 @@ def student_id_table(settings, student_pieces, teacher_vocab_size):
     teacher's vocab.txt and added tokens; the table is StudentVocab.lookup_table's.
     """
     ids = settings.all_ids()
-    missing = [piece for piece in student_pieces if piece not in ids]
+    missing = [piece for piece in student_pieces if piece is not None and piece not in ids]
     if missing:
         raise ValueError(f"student_vocab in config.json has pieces {missing[:5]} that the "
-                         "teacher's vocab.txt lacks: config.json and teacher/ are from "
+                         "teacher's tokenizer lacks: config.json and teacher/ are from "
                          "different runs.")
-    vocab = vocab_lib.StudentVocab(np.asarray([ids[piece] for piece in student_pieces],
-                                              np.int32))
-    return vocab.lookup_table(max(teacher_vocab_size, max(ids.values()) + 1))
+    teacher_ids = vocab_lib.teacher_ids_of(student_pieces, ids)
+    vocab = vocab_lib.StudentVocab(teacher_ids)
+    return vocab.lookup_table(max(teacher_vocab_size, int(teacher_ids.max()) + 1))
 
 
 # === In-graph tokenisation ===

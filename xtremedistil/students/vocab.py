@@ -4,6 +4,7 @@ Legend: V_t teacher vocabulary, V_s student vocabulary, E word_emb_dim.
 """
 
 import dataclasses
+import itertools
 
 import numpy as np
 
@@ -80,3 +81,13 @@ def factorise_embeddings(teacher_embeddings, teacher_ids, word_emb_dim, rescale=
         # Unit variance, so the LSTM sees inputs of a familiar size.
         factorised /= factorised.std() + 1e-8
     return factorised.astype(np.float32)
+
+
+def teacher_ids_of(pieces, piece_ids):
+    """[V] int32 teacher ids of a run's student pieces (config.json's student_vocab; piece_ids:
+    piece -> teacher id). None stands for a teacher id without a piece (embedding rows past
+    the tokenizer's vocabulary: multilingual-e5-small has 250,037 rows for 250,002 pieces); no
+    text gives those, so each gets an unused id past the others."""
+    unused = itertools.count(max(piece_ids.values()) + 1)
+    return np.asarray([piece_ids[piece] if piece is not None else next(unused)
+                       for piece in pieces], np.int32)
