@@ -410,7 +410,7 @@ def test_predict_spans_index_the_input_and_bad_lines_lose_nothing(exported, tmp_
                        + "\n".join(good[2:]).encode() + b"\n")
     spans = tmp_path / "spans.jsonl"
     result = run_predict(manifest, source, spans, "--output_format=spans")
-    assert result.returncode != 0 and f"{source}:3: cannot decode byte 0xff" in result.stderr.decode()
+    assert result.returncode != 0 and f"{source}:3: not UTF-8: cannot decode byte 0xff" in result.stderr.decode()
     assert not spans.exists()  # stopped before writing anything
     result = run_predict(manifest, source, spans, "--output_format=spans", "--skip_bad_lines")
     assert result.returncode == 0, result.stderr.decode()[-3000:]

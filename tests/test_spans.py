@@ -12,6 +12,8 @@ from seqeval.metrics.sequence_labeling import get_entities
 from xtremedistil import predict, reference, words
 from xtremedistil.export import spans, tflite
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 SCRIPTS = [
     '"Hello," said Angela Merkel in Washington, D.C. on Monday.',
     "Die Bundeskanzlerin Angela Merkel besuchte am Dienstag Straße in München.",
@@ -117,8 +119,11 @@ def test_reference_spans_equal_the_saved_model(exported):
     manifest, paths = exported
     with open(os.path.join(manifest.options.task, "test.tsv"), encoding="utf-8") as f:
         lines = [line.split("\t")[0] for line in f.read().splitlines() if line.strip()]
-    # Raw text, many scripts, and a line past seq_len pieces (its last words cut off: 'O').
-    lines = [line.replace(" ,", ",").replace(" .", ".") for line in lines] + SCRIPTS + [
+    # Raw text: the task's and the demo's test sentences, many scripts, and a line past
+    # seq_len pieces (its last words cut off: 'O').
+    with open(os.path.join(ROOT, "data", "demo", "test.tsv"), encoding="utf-8") as f:
+        demo = [line.split("\t")[0] for line in f.read().splitlines() if line.strip()]
+    lines = [line.replace(" ,", ",").replace(" .", ".") for line in lines + demo] + SCRIPTS + [
         ", ".join(lines[:12])]
     tagger = tf.saved_model.load(paths["saved_model"]).signatures["serving_default"]
     served = predict.tag_lines(tagger, lines)

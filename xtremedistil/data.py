@@ -311,7 +311,8 @@ def read_text_lines(path: PathLike, encoding: str,
                     yield number, None
                     continue
                 raise DataError(
-                    f"{path}:{number}: cannot decode byte 0x{raw[error.start]:02x} as {encoding} "
+                    f"{path}:{number}: not {encoding.upper()}: cannot decode byte "
+                    f"0x{raw[error.start]:02x} as {encoding} "
                     f"(byte offset {error.start} in the line, {file_offset + error.start} in the file); "
                     "give the file's encoding with --encoding, e.g. --encoding latin-1"
                 ) from None

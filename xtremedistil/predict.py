@@ -3,7 +3,7 @@
 NER (tagging): one raw sentence a line, split into words by the SavedModel as the teacher's
 basic tokenizer splits (export/spans.py, twin of words.split_words: "Paris." is "Paris" and
 "."), its entities merged from the tags in the graph too. A line that does not decode stops the
-run with 'file:line: cannot decode byte ...' before anything is written, or with
+run with 'file:line: not UTF-8: cannot decode byte ...' before anything is written, or with
 skip_bad_lines gives an empty result (counted). Output formats:
   conll  'token<TAB>tag' lines; every sentence, empty ones too, ends with one blank line, so
          an empty input line gives a lone blank line and sentence n ends at blank line n.
