@@ -27,6 +27,11 @@ stage is not available for pairs; and PAN-X en is English like rt-snippets.
   python benchmarks/task_transfer.py              # ~1-1.5 h on 2 cores (an estimate)
   python benchmarks/task_transfer.py --quick      # tiny sizes: a smoke run
   python benchmarks/task_transfer.py --seeds=1,2,3 --target_train=200
+  python benchmarks/task_transfer.py --source_run=benchmarks/out/transformer_ablation/attention
+
+--source_run takes a finished transformer run (for example transformer_ablation.py's attention
+variant) as the source instead of distilling one: its student's shape and settings (--seq_len
+among them) are the target runs', its metrics.json the source row.
 
 Writes --output (JSON), the same path with .md (the table) and prints both. A rerun with the
 same options resumes every run; --overwrite deletes a --model_dir made with other options.
@@ -92,6 +97,9 @@ def define_transfer_flags():
     flags.DEFINE_integer("source_test", 1000, "PAN-X test sentences per language (0: all).")
     flags.DEFINE_integer("source_transfer", 10000, "Unlabeled PAN-X transfer sentences per "
                          "language: the train sentences after the labeled ones.")
+    flags.DEFINE_string("source_run", "", "A finished transformer pipeline run (its model_dir) "
+                        "to start the target runs from instead of the source run; its options "
+                        "replace the shape and recipe flags.")
     flags.DEFINE_string("target_data_dir", classification.DEFAULT_DATA_DIR,
                         "Sentence classification folder (train/dev/test.tsv, labels.tsv).")
     flags.DEFINE_integer("target_train", 500, "Labeled target train sentences (the first N).")
@@ -192,6 +200,37 @@ def export_checkpoint(model_dir):
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(partial, folder)
     return folder
+
+
+def run_source(source_dir, source_manifest, source_data, languages, sizes, settings):
+    """PAN-X, distilled into the transformer student: the source run's metrics."""
+    harness.prepare_model_dir(source_dir, source_manifest, FLAGS.reuse_teacher_from)
+    splits, transfer, counts = panx.load_panx(source_data, languages, **sizes)
+    harness.write_task(os.path.join(source_dir, "data"), splits, transfer, panx.PANX_TAGS)
+    logging.info("source sentences per language: %s", counts)
+    return run_pipeline(source_options(os.path.join(source_dir, "data"), source_dir, settings))
+
+
+def given_source(run_dir):
+    """(its metrics, the target runs' shape and recipe from its options, the manifest entry) of
+    --source_run: a finished transformer run."""
+    import json  # pylint: disable=import-outside-toplevel
+    from xtremedistil.manifest import Manifest  # pylint: disable=import-outside-toplevel
+    path = os.path.join(run_dir, "metrics.json")
+    if not os.path.exists(path):
+        raise app.UsageError(f"--source_run={run_dir}: no finished run there (no {path}).")
+    options = Manifest.read(run_dir).options
+    if options.student != "transformer" or options.word_emb_dim != options.hidden_size:
+        raise app.UsageError(f"--source_run={run_dir}: a transformer student with "
+                             "--word_emb_dim equal to --hidden_size is needed (its checkpoint "
+                             f"is a BERT folder); it has --student={options.student}, "
+                             f"--word_emb_dim={options.word_emb_dim}, --hidden_size="
+                             f"{options.hidden_size}.")
+    with open(path, encoding="utf-8") as f:
+        metrics = json.load(f)
+    given = options.to_dict()
+    settings = {name: given[name] for name in harness.RECIPE_OPTIONS + STUDENT_OPTIONS}
+    return metrics, settings, {"source_run": run_dir, "source_options": given}
 
 
 def run_pipeline(options):
@@ -319,21 +358,21 @@ def main(argv):
     sizes = {"train_per_language": FLAGS.source_train, "dev_per_language": FLAGS.source_dev,
              "test_per_language": FLAGS.source_test,
              "transfer_per_language": FLAGS.source_transfer}
-    source_manifest = {"data": {"data_dir": source_data, "languages": languages, **sizes},
-                       "recipe": recipe, "student": student}
     target = {name: FLAGS[name].value for name in (
         "target_data_dir", "target_train", "target_dev", "target_test", "target_transfer",
         "target_epochs", "target_ft_epochs")}
-    harness.prepare_model_dir(model_dir, {**source_manifest, "target": target}, "")
-
-    # Source: PAN-X, distilled into the transformer student, its checkpoint exported.
-    source_dir = os.path.join(model_dir, "source")
-    harness.prepare_model_dir(source_dir, source_manifest, FLAGS.reuse_teacher_from)
-    splits, transfer, counts = panx.load_panx(source_data, languages, **sizes)
-    harness.write_task(os.path.join(source_dir, "data"), splits, transfer, panx.PANX_TAGS)
-    logging.info("source sentences per language: %s", counts)
-    source_metrics = run_pipeline(source_options(os.path.join(source_dir, "data"), source_dir,
-                                                 settings))
+    if FLAGS.source_run:
+        source_dir = harness.resolve(FLAGS.source_run)
+        source_metrics, shape, source_manifest = given_source(source_dir)
+        settings = {**shape, **{name: FLAGS[name].value for name in RUN_OPTIONS}}
+        harness.prepare_model_dir(model_dir, {**source_manifest, "target": target}, "")
+    else:
+        source_manifest = {"data": {"data_dir": source_data, "languages": languages, **sizes},
+                           "recipe": recipe, "student": student}
+        harness.prepare_model_dir(model_dir, {**source_manifest, "target": target}, "")
+        source_dir = os.path.join(model_dir, "source")
+        source_metrics = run_source(source_dir, source_manifest, source_data, languages, sizes,
+                                    settings)
     checkpoint = export_checkpoint(source_dir)
     logging.info("source student exported to %s", checkpoint)
 
@@ -358,17 +397,20 @@ def main(argv):
     coverage = vocabulary_coverage(source_dir, runs[0][2].model_dir)
 
     summary = summarise(source_metrics, target_metrics, coverage, time.time() - started)
+    source_text = (f"Source: {FLAGS.source_run}." if FLAGS.source_run else
+                   f"Source: PAN-X {','.join(languages)}, per language {FLAGS.source_train} "
+                   f"labeled, {FLAGS.source_transfer} transfer, {FLAGS.source_dev} dev, "
+                   f"{FLAGS.source_test or 'all'} test sentences.")
     sizes_text = (
-        f"Source: PAN-X {','.join(languages)}, per language {FLAGS.source_train} labeled, "
-        f"{FLAGS.source_transfer} transfer, {FLAGS.source_dev} dev, "
-        f"{FLAGS.source_test or 'all'} test sentences. Target "
+        f"{source_text} Target "
         f"{os.path.basename(os.path.normpath(target_data))}: {len(labeled):,} labeled train "
         f"sentences, {len(derived['dev']):,} dev (model selection), {len(derived['test']):,} "
         f"test; teacher row's transfer set: "
         + ("the labeled texts" if FLAGS.target_transfer == 0 else
            f"{len(unlabeled):,} further train sentences, unlabeled")
-        + f". Student: {FLAGS.num_hidden_layers} layers, hidden {FLAGS.hidden_size}, "
-        f"{FLAGS.num_attention_heads} heads, feed-forward {FLAGS.intermediate_size}.")
+        + f". Student: {settings['num_hidden_layers']} layers, hidden "
+        f"{settings['hidden_size']}, {settings['num_attention_heads']} heads, feed-forward "
+        f"{settings['intermediate_size']}; --seq_len={settings['seq_len']}.")
     harness.write_outputs(summary, markdown(summary, harness.command_line(), sizes_text),
                           harness.resolve(FLAGS.output))
 

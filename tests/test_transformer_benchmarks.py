@@ -255,3 +255,31 @@ def test_ablation_refuses_an_unknown_variant(tmp_path):
     assert process.returncode != 0
     assert "--variants=single_layer,bogus" in process.stderr
     assert not (tmp_path / "m").exists()
+
+
+def _finished_run(folder, **options):
+    """A run folder as a finished pipeline run leaves it, as far as --source_run reads it."""
+    from xtremedistil.manifest import Manifest  # pylint: disable=import-outside-toplevel
+    Manifest(options=options_lib.Options(model_dir=str(folder), **options), task="tagging",
+             labels=["O"], student_vocab=["[UNK]"]).write()
+    (folder / "student").mkdir()
+    (folder / "student" / "best.h5").write_bytes(b"")
+    (folder / "metrics.json").write_text(json.dumps({"student": {"mean_f1": 0.5}}))
+
+
+def test_task_transfer_source_run_gives_its_shape_and_refuses_a_bilstm(tmp_path):
+    run = tmp_path / "transformer"
+    run.mkdir()
+    _finished_run(run, **{**SHAPE, "seq_len": 48})
+    metrics, shape, entry = task_transfer.given_source(str(run))
+    assert metrics == {"student": {"mean_f1": 0.5}}
+    assert {k: shape[k] for k in SHAPE} == {**SHAPE, "seq_len": 48}
+    assert set(shape) == set(harness.RECIPE_OPTIONS + task_transfer.STUDENT_OPTIONS)
+    assert entry["source_run"] == str(run) and entry["source_options"]["seq_len"] == 48
+    bilstm = tmp_path / "bilstm"
+    bilstm.mkdir()
+    _finished_run(bilstm)
+    with pytest.raises(task_transfer.app.UsageError, match="--student=bilstm"):
+        task_transfer.given_source(str(bilstm))
+    with pytest.raises(task_transfer.app.UsageError, match="no finished run"):
+        task_transfer.given_source(str(tmp_path))
