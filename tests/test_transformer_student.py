@@ -417,3 +417,18 @@ def test_checkpoint_of_a_bpe_teacher_carries_the_teachers_tokenizer(tmp_path):
     real = pieces["attention_mask"].astype(bool)
     np.testing.assert_allclose(states.last_hidden_state.numpy()[real],
                                encoder.predict(student_ids, verbose=0)[real], atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["soft", "hard"])
+def test_soft_and_hard_modes_start_with_the_layer_wise_stages(mode):
+    options = Options(task="t", **SHAPE, word_emb_dim=32, distil_mode=mode,
+                      distil_attention=True, distil_multi_hidden_states=True)
+    task, student = tasks.get("tagging"), students.get(options)
+    stages = recipes.get(recipes.name_for(options))(task, student, options)
+    stagewise = recipes.get("ours")(task, student, options.replace(distil_mode="stagewise"))
+    assert [s.name for s in stages] == ["attention", "layers",
+                                        {"soft": "teacher_logits", "hard": "teacher_labels"}[mode],
+                                        "labels"]
+    assert stages[:2] == stagewise[:2]
+    plain = options.replace(distil_attention=False, distil_multi_hidden_states=False)
+    assert len(recipes.get(mode)(task, student, plain)) == 2

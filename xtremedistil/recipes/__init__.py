@@ -62,13 +62,29 @@ def name_for(options):
     return options.recipe if options.distil_mode == "stagewise" else options.distil_mode
 
 
-def transfer_then_labels(task, student, name, objective, description):
+def transfer_then_labels(task, student, options, name, objective, description):
     """Two stages training every layer group: `objective` on the transfer set, then the labels
-    (the hard and soft modes of Mukherjee & Awadallah 2020)."""
+    (the hard and soft modes of Mukherjee & Awadallah 2020), after the layer-wise stages."""
     groups = student.groups_top_down()
     labels = Objective(LABELS, "logits", task.label_loss)
-    return [Stage(name, objective, groups, score_on_dev=True, description=description),
-            Stage("labels", labels, groups, score_on_dev=True, description="labels")]
+    return layer_wise_stages(task, student, options) + [
+        Stage(name, objective, groups, score_on_dev=True, description=description),
+        Stage("labels", labels, groups, score_on_dev=True, description="labels")]
+
+
+def layer_wise_stages(task, student, options):
+    """The stages a transformer student starts with (XtremeDistilTransformers), in any mode:
+    attention (--distil_attention), then every layer's hidden states
+    (--distil_multi_hidden_states)."""
+    result = []
+    if options.distil_attention:
+        result.append(attention_stage(task, student, options))
+    if options.distil_multi_hidden_states:
+        layers = Objective("layers", "layers", losses.layers_mse, task.transfer_mask(options))
+        result.append(Stage("layers", layers, student.groups_top_down()[1:],
+                            score_on_dev=False,
+                            description="hidden states of the mapped teacher layers"))
+    return result
 
 
 def attention_stage(task, student, options):

@@ -27,13 +27,7 @@ def stages(task, student, options):
     logits = recipes.Objective("logits", "logits",
                                losses.logits_loss(options.logits_loss, options.temperature), mask)
     labels = recipes.Objective(recipes.LABELS, "logits", task.label_loss)
-    result = []
-    if options.distil_attention:
-        result.append(recipes.attention_stage(task, student, options))
-    if options.distil_multi_hidden_states:
-        layers = recipes.Objective("layers", "layers", losses.layers_mse, mask)
-        result.append(recipes.Stage("layers", layers, groups[1:], score_on_dev=False,
-                                    description="hidden states of the mapped teacher layers"))
+    result = recipes.layer_wise_stages(task, student, options)
     result.append(recipes.Stage("representation", hidden, groups[1:], score_on_dev=False,
                                 description="hidden states"))
     for prefix, objective, what in (("logits", logits, "teacher logits"),
