@@ -51,6 +51,7 @@ from absl import logging
 
 from xtremedistil import export, predict, students, tasks
 from xtremedistil import teacher as teacher_lib
+from xtremedistil import teacher_zoo
 from xtremedistil.export import onnx
 from xtremedistil.export import tflite
 from xtremedistil.manifest import Manifest
@@ -250,7 +251,8 @@ def ratios(rows):
                 "batch_speedup": (row["batch_ms_per_sentence"]["256"]
                                   / student["batch_ms_per_sentence"]["256"])}
 
-    mbert, teacher = over_student("mBERT-base (random)"), over_student("teacher (fine-tuned)")
+    teacher_name = next(name for name in by_name if name.startswith("teacher ("))
+    mbert, teacher = over_student("mBERT-base (random)"), over_student(teacher_name)
     return {"params_mbert_over_student": mbert["params"],
             "batch_speedup_mbert_over_student": mbert["batch_speedup"],
             "params_teacher_over_student": teacher["params"],
@@ -304,6 +306,18 @@ def chart(rows, path):
     plt.close(figure)
 
 
+def run_teacher(manifest, num_labels, teacher_class):
+    """(row name, model, weights bytes) of the run's teacher: the fine-tuned one, or for a run
+    that fine-tuned none (--distil_mode=none) the pre-trained one (same shape, random head)."""
+    if manifest.options.distil_mode != "none":
+        return ("teacher (fine-tuned)",
+                teacher_lib.load_teacher(manifest.teacher_dir, num_labels, teacher_class),
+                os.path.getsize(os.path.join(manifest.teacher_dir, teacher_lib.FINETUNED_WEIGHTS)))
+    checkpoint = teacher_zoo.resolve_checkpoint(manifest.options.pt_teacher_checkpoint)
+    return ("teacher (pre-trained; the run fine-tuned none)",
+            teacher_lib.load_teacher(checkpoint, num_labels, teacher_class), None)
+
+
 def main(argv):
     del argv
     if FLAGS.repeats < 2:
@@ -313,11 +327,8 @@ def main(argv):
     num_labels = len(manifest.labels)
     task = tasks.get(manifest.task)
     teacher_class = task.teacher_class(manifest.options.pt_teacher)
-    rows = [teacher_row("teacher (fine-tuned)",
-                        teacher_lib.load_teacher(manifest.teacher_dir, num_labels, teacher_class),
-                        inputs, FLAGS.seq_len,
-                        os.path.getsize(os.path.join(manifest.teacher_dir,
-                                                     teacher_lib.FINETUNED_WEIGHTS)))]
+    rows = [teacher_row(*run_teacher(manifest, num_labels, teacher_class), inputs,
+                        FLAGS.seq_len)]
     logging.info("latency: %s done", rows[-1]["model"])
     rows.append(teacher_row("mBERT-base (random)", mbert_base(num_labels, task), inputs,
                             FLAGS.seq_len, None))
