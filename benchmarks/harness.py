@@ -38,7 +38,11 @@ RECIPE_OPTIONS = (
     "word_emb_dim", "bilstm_hidden_size", "dropout_rate", "student_dropout", "head_init",
     "pca_rescale", "recipe", "distil_batch_size", "distil_epochs", "distil_learning_rate",
     "lr_schedule", "label_stage_sizes", "label_stage_monitor", "logits_loss", "temperature",
-    "transfer_mask", "patience", "seed")
+    "transfer_mask", "patience", "seed") + (
+    # The transformer student's shape and its layer-wise distillation (issue #12).
+    "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
+    "compress_word_embedding", "freeze_word_embedding", "distil_multi_hidden_states",
+    "layer_map", "distil_attention", "attention_layers", "attention_loss", "attention_cache_mb")
 # Options that decide the fine-tuned teacher (with the data): --reuse_teacher_from checks them.
 TEACHER_KEYS = ("seq_len", "pt_teacher_checkpoint", "ft_batch_size", "ft_epochs",
                 "ft_learning_rate", "teacher_recipe", "patience", "seed")

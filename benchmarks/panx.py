@@ -10,6 +10,11 @@ baseline=True (a same-shape student trained on the labeled data alone).
 
   python benchmarks/panx.py --quick          # en,de,ru, small sizes, < 10 minutes on 2 cores
   python benchmarks/panx.py                  # 10 languages, < 60 minutes on 2 cores
+  python benchmarks/panx.py --student=transformer --num_hidden_layers=4 --hidden_size=256 \
+      --distil_multi_hidden_states --reuse_teacher_from=benchmarks/out/panx ...
+
+The student's options (the BiLSTM's, or the transformer's shape and its layer-wise
+distillation) are flags here as in run_xtreme_distil.py (benchmarks/harness.py RECIPE_OPTIONS).
 
 Writes <model_dir>/data/ (derived train/dev/test.tsv, transfer.txt, labels.tsv), the pipeline's
 model_dir, --output (JSON) and the same path with .md (Markdown table).

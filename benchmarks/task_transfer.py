@@ -68,16 +68,14 @@ ROW_NAMES = {"transferred": "student, distilled on PAN-X, fine-tuned",
              "teacher_student": "student, distilled on PAN-X, then distilled from the teacher "
                                 "on the target (soft)",
              "pca_init": "student, random encoder over the teacher's PCA embeddings, fine-tuned"}
-STUDENT_OPTIONS = ("num_hidden_layers", "hidden_size", "num_attention_heads",
-                   "intermediate_size", "distil_multi_hidden_states", "distil_attention",
-                   "layer_map", "attention_layers", "attention_loss", "attention_cache_mb")
+# How the runs execute, not what they learn: flags here, not in benchmark.json.
 RUN_OPTIONS = ("strategy", "distil_chunk_size", "checkpoint_steps")
 # The source run's recipe: panx.py's defaults, a transformer student whose word embeddings are
 # as wide as its encoder (--pt_student_checkpoint needs it), and rt-snippets' length (the
 # exported position table has --seq_len rows; PAN-X sentences are far shorter).
+# XtremeDistilTransformers' recipe: every layer's states and the attention distilled.
 RECIPE_DEFAULTS = {**panx.RECIPE_DEFAULTS, "student": "transformer", "word_emb_dim": 256,
-                   "seq_len": 64}
-STUDENT_DEFAULTS = {"distil_multi_hidden_states": True, "distil_attention": True}
+                   "seq_len": 64, "distil_multi_hidden_states": True, "distil_attention": True}
 QUICK = {"source_languages": "en", "source_train": 200, "source_dev": 50, "source_test": 100,
          "source_transfer": 400, "target_train": 100, "target_dev": 100, "target_test": 200,
          "ft_epochs": 1, "distil_epochs": 1, "target_epochs": 2, "target_ft_epochs": 1,
@@ -117,10 +115,9 @@ def define_transfer_flags():
                       "reported); the source run uses --seed.")
     harness.define_flags("task_transfer", QUICK, "; a smoke run of a few minutes",
                          RECIPE_DEFAULTS)
-    options_lib.define_flags(FLAGS, names=STUDENT_OPTIONS + RUN_OPTIONS,
-                             defaults=STUDENT_DEFAULTS)
+    options_lib.define_flags(FLAGS, names=RUN_OPTIONS)
     flags.adopt_module_key_flags(harness)
-    for name in STUDENT_OPTIONS + RUN_OPTIONS:
+    for name in RUN_OPTIONS:
         flags.declare_key_flag(name)
 
 
@@ -229,7 +226,7 @@ def given_source(run_dir):
     with open(path, encoding="utf-8") as f:
         metrics = json.load(f)
     given = options.to_dict()
-    settings = {name: given[name] for name in harness.RECIPE_OPTIONS + STUDENT_OPTIONS}
+    settings = {name: given[name] for name in harness.RECIPE_OPTIONS}
     return metrics, settings, {"source_run": run_dir, "source_options": given}
 
 
@@ -344,8 +341,7 @@ def main(argv):
     started = time.time()
     model_dir = harness.resolve(FLAGS.model_dir)
     recipe = harness.recipe_options()
-    student = {name: FLAGS[name].value for name in STUDENT_OPTIONS}
-    settings = {**recipe, **student, **{name: FLAGS[name].value for name in RUN_OPTIONS}}
+    settings = {**recipe, **{name: FLAGS[name].value for name in RUN_OPTIONS}}
     source_data = harness.resolve(FLAGS.source_data_dir)
     target_data = harness.resolve(FLAGS.target_data_dir)
     for flag, folder in (("source_data_dir", source_data), ("target_data_dir", target_data)):
@@ -368,7 +364,7 @@ def main(argv):
         harness.prepare_model_dir(model_dir, {**source_manifest, "target": target}, "")
     else:
         source_manifest = {"data": {"data_dir": source_data, "languages": languages, **sizes},
-                           "recipe": recipe, "student": student}
+                           "recipe": recipe}
         harness.prepare_model_dir(model_dir, {**source_manifest, "target": target}, "")
         source_dir = os.path.join(model_dir, "source")
         source_metrics = run_source(source_dir, source_manifest, source_data, languages, sizes,

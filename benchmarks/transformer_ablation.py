@@ -60,28 +60,29 @@ class Variant:
     options: dict  # option values over the benchmark's flags
 
 
+LAYER_WISE = ("distil_multi_hidden_states", "distil_attention")
+
+
+def _variant(description, multi_layer, attention, **options):
+    return Variant(description, {"distil_multi_hidden_states": multi_layer,
+                                 "distil_attention": attention, **options})
+
+
 VARIANTS = {
-    "single_layer": Variant("last layer's hidden states, then logits and labels; gradual "
-                            "unfreezing", {}),
-    "multi_layer": Variant("+ every layer's hidden states (--distil_multi_hidden_states)",
-                           {"distil_multi_hidden_states": True}),
-    "attention": Variant("+ attention distributions (--distil_attention), with every layer's "
-                         "hidden states", {"distil_multi_hidden_states": True,
-                                           "distil_attention": True}),
-    ALL_AT_ONCE: Variant("the attention variant, every layer group trained at once (one logits "
-                         "and one labels stage, no gradual unfreezing)",
-                         {"distil_multi_hidden_states": True, "distil_attention": True,
-                          "recipe": ALL_AT_ONCE}),
-    "attention_only": Variant("attention distributions (--distil_attention) without every "
-                              "layer's hidden states", {"distil_attention": True}),
+    "single_layer": _variant("last layer's hidden states, then logits and labels; gradual "
+                             "unfreezing", False, False),
+    "multi_layer": _variant("+ every layer's hidden states (--distil_multi_hidden_states)",
+                            True, False),
+    "attention": _variant("+ attention distributions (--distil_attention), with every layer's "
+                          "hidden states", True, True),
+    ALL_AT_ONCE: _variant("the attention variant, every layer group trained at once (one "
+                          "logits and one labels stage, no gradual unfreezing)", True, True,
+                          recipe=ALL_AT_ONCE),
+    "attention_only": _variant("attention distributions (--distil_attention) without every "
+                               "layer's hidden states", False, True),
 }
 DEFAULT_VARIANTS = "single_layer,multi_layer,attention,all_at_once"
-# Options the variants set: no flag here.
-SET_BY_VARIANT = ("distil_multi_hidden_states", "distil_attention")
-# The transformer student's options beyond harness.RECIPE_OPTIONS, as flags.
-STUDENT_OPTIONS = ("num_hidden_layers", "hidden_size", "num_attention_heads",
-                   "intermediate_size", "compress_word_embedding", "freeze_word_embedding",
-                   "layer_map", "attention_layers", "attention_loss", "attention_cache_mb")
+# How the runs execute, not what they learn: flags here, not in benchmark.json.
 RUN_OPTIONS = ("strategy", "distil_chunk_size", "checkpoint_steps")
 # panx.py's --quick data, the "--quick data".
 DATA_DEFAULTS = {key: panx.QUICK[key] for key in (
@@ -101,9 +102,9 @@ def define_ablation_flags():
                       f"Variants, each its own pipeline run, in order: {', '.join(VARIANTS)}.")
     harness.define_flags("transformer_ablation", QUICK, "; a smoke run of a few minutes",
                          RECIPE_DEFAULTS)
-    options_lib.define_flags(FLAGS, names=STUDENT_OPTIONS + RUN_OPTIONS)
+    options_lib.define_flags(FLAGS, names=RUN_OPTIONS)
     flags.adopt_module_key_flags(harness)
-    for name in STUDENT_OPTIONS + RUN_OPTIONS:
+    for name in RUN_OPTIONS:
         flags.declare_key_flag(name)
 
 
@@ -261,6 +262,9 @@ def main(argv):
     check_variants(variants, FLAGS.recipe)
     if FLAGS.student != "transformer":
         raise app.UsageError("--student: the ablation is of the transformer student.")
+    given = [name for name in LAYER_WISE if FLAGS[name].present]
+    if given:
+        raise app.UsageError(f"--{given[0]}: each variant sets it (--variants chooses them).")
     data_dir = harness.data_folder("PAN-X")
     languages = [l.strip() for l in FLAGS.languages if l.strip()]
     if languages == ["all"]:
@@ -272,12 +276,11 @@ def main(argv):
     started = time.time()
     model_dir = harness.resolve(FLAGS.model_dir)
     recipe = harness.recipe_options()
-    student = {name: FLAGS[name].value for name in STUDENT_OPTIONS}
     harness.prepare_model_dir(
         model_dir, {"data": {"data_dir": data_dir, "languages": languages, **sizes},
-                    "recipe": recipe, "student": student}, FLAGS.reuse_teacher_from)
+                    "recipe": recipe}, FLAGS.reuse_teacher_from)
     task_dir = os.path.join(model_dir, "data")
-    runs = plan(variants, {**recipe, **student,
+    runs = plan(variants, {**recipe,
                            **{name: FLAGS[name].value for name in RUN_OPTIONS}},
                 task_dir, model_dir)
     splits, transfer, counts = panx.load_panx(data_dir, languages, **sizes)

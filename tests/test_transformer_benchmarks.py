@@ -27,7 +27,7 @@ SHAPE = {"student": "transformer", "num_hidden_layers": 2, "hidden_size": 32,
 
 def settings(**overrides):
     """The options every run of a plan shares, as the scripts build them from their flags."""
-    names = harness.RECIPE_OPTIONS + task_transfer.STUDENT_OPTIONS + task_transfer.RUN_OPTIONS
+    names = harness.RECIPE_OPTIONS + task_transfer.RUN_OPTIONS
     defaults = options_lib.Options()
     values = {name: getattr(defaults, name) for name in names}
     return {**values, **SHAPE, **overrides}
@@ -53,6 +53,10 @@ def test_ablation_plan_one_run_per_variant_the_first_with_the_baseline(tmp_path)
     # attention and all_at_once store the same teacher outputs; the others their own.
     keys = [ablation.teacher_outputs_key(o) for o in by_name.values()]
     assert keys[2] == keys[3] and len(set(keys)) == 3
+    # Each variant sets both layer-wise options, whatever the shared settings say.
+    (_, _, single), = ablation.plan(["single_layer"], settings(
+        distil_attention=True, distil_multi_hidden_states=True), str(tmp_path), str(tmp_path))
+    assert not single.distil_attention and not single.distil_multi_hidden_states
 
 
 def test_all_at_once_keeps_the_stages_before_the_logits_and_trains_every_group_at_once():
@@ -274,7 +278,7 @@ def test_task_transfer_source_run_gives_its_shape_and_refuses_a_bilstm(tmp_path)
     metrics, shape, entry = task_transfer.given_source(str(run))
     assert metrics == {"student": {"mean_f1": 0.5}}
     assert {k: shape[k] for k in SHAPE} == {**SHAPE, "seq_len": 48}
-    assert set(shape) == set(harness.RECIPE_OPTIONS + task_transfer.STUDENT_OPTIONS)
+    assert set(shape) == set(harness.RECIPE_OPTIONS)
     assert entry["source_run"] == str(run) and entry["source_options"]["seq_len"] == 48
     bilstm = tmp_path / "bilstm"
     bilstm.mkdir()
