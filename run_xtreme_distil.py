@@ -93,7 +93,8 @@ def main(argv):
     pipeline.run(options_lib.from_flags(FLAGS), given=options_lib.given_flags(FLAGS))
     if not distribute.is_chief():
         return  # the chief exports
-    export.export_all(FLAGS.model_dir, FLAGS.export_name, FLAGS.export_version)
+    export.export_all(FLAGS.model_dir, FLAGS.export_name, FLAGS.export_version,
+                      unless_current=True)
 
 
 def run_main(argv):

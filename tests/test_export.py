@@ -3,6 +3,7 @@
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -507,3 +508,24 @@ def test_minilm_pieces_of_every_bmp_character(minilm_tokenizers):
         tf.constant([w.encode("utf-8") for w in words])).to_list()
     differ = [w[1] for w, want, got in zip(words, expected, pieces) if want != got]
     assert len(differ) < 0.005 * len(words), [hex(ord(c)) for c in differ[:50]]
+
+
+def test_a_resumed_run_keeps_the_export_of_its_student(exported, tmp_path):
+    """run_xtreme_distil.py's train mode on a finished, exported run (unless_current) keeps the
+    files, also after the run folder moved; another name or a missing file exports again."""
+    manifest, result = exported
+    moved = tmp_path / "run"
+    shutil.copytree(manifest.model_dir, moved)
+    saved_model = os.path.join(moved, os.path.relpath(result["saved_model"], manifest.model_dir))
+    written = os.path.getmtime(os.path.join(saved_model, "saved_model.pb"))
+    kept = export.export_all(str(moved), unless_current=True)
+    assert kept["saved_model"] == saved_model and kept["tflite"] == result["tflite"]
+    assert kept["onnx"] == os.path.join(moved, "export", "onnx", "student.onnx")
+    assert os.path.getmtime(os.path.join(saved_model, "saved_model.pb")) == written
+    record = os.path.join(moved, "export", export.EXPORT_RECORD)
+    source = {"student": export._fingerprint(Manifest.read(str(moved))), "name": "student",
+              "version": 1}
+    assert export._current_export(record, source) == kept
+    assert export._current_export(record, {**source, "name": "other"}) is None
+    os.remove(kept["onnx"])
+    assert export._current_export(record, source) is None

@@ -127,3 +127,4 @@ def test_two_workers_share_the_teacher_pass_resume_it_and_train_the_same_student
         assert log.count("done in an earlier run") == 2  # soft: transfer, then labels
         assert re.search(r": 0 examples run through the teacher", log)
     assert fingerprint(chief_log) == fingerprint(worker_log)
+    assert "is of this student already" in chief_log  # not exported again

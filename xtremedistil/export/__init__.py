@@ -23,7 +23,9 @@ signatures), `tflite` (conversion, quantisation, the one runner, the sidecar), `
 same for ONNX). This module reads the trained run (`Manifest`) and exports it whole.
 """
 
+import hashlib
 import itertools
+import json
 import os
 
 from absl import logging
@@ -100,7 +102,11 @@ def saved_model_dir(model_dir, name="student", version=1):
     return os.path.join(model_dir, "export", "saved_model", name, str(version))
 
 
-def export_all(model_dir, name="student", version=1):
+EXPORT_RECORD = "export.json"  # in <model_dir>/export/: what the last export_all wrote
+PATH_KEYS = ("saved_model", "serving_config", "tflite_dir", "onnx", "checkpoint")
+
+
+def export_all(model_dir, name="student", version=1, unless_current=False):
     """Exports a trained model_dir: SavedModel (+ TF Serving config), TFLite and ONNX files.
 
     Returns {"saved_model": dir, "serving_config": path, "tflite_dir": dir, "tflite": sidecar,
@@ -108,8 +114,54 @@ def export_all(model_dir, name="student", version=1):
     The SavedModel tokenises in the graph, which needs a BERT WordPiece or SentencePiece
     Unigram teacher: for others (BPE) it is skipped with a warning (saved_model and
     serving_config None), and the TFLite files carry the teacher's tokenizer instead.
+    With unless_current (a resumed training run), an export of this very student (its weights
+    and config.json, the same name and version) whose files all exist is kept as it is.
     """
     manifest = Manifest.read(model_dir)
+    record_path = os.path.join(model_dir, "export", EXPORT_RECORD)
+    source = {"student": _fingerprint(manifest), "name": name, "version": version}
+    if unless_current:
+        current = _current_export(record_path, source)
+        if current:
+            logging.info("export: %s is of this student already (--mode=export rewrites it)",
+                         os.path.dirname(record_path))
+            return current
+    result = _export(manifest, model_dir, name, version)
+    relative = {key: os.path.relpath(value, model_dir) if key in PATH_KEYS and value else value
+                for key, value in result.items()}
+    with open(record_path, "w", encoding="utf-8") as f:
+        json.dump({"source": source, "result": relative}, f, indent=1)
+    return result
+
+
+def _fingerprint(manifest):
+    """sha256 of the student's weights file and the run's config.json."""
+    digest = hashlib.sha256()
+    for path in (manifest.student_weights, os.path.join(manifest.model_dir, "config.json")):
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _current_export(record_path, source):
+    """export_all's result recorded in record_path (paths relative to the model_dir, so that
+    a moved run keeps it) when it was made from `source` and every file it names exists; else
+    None."""
+    if not os.path.exists(record_path):
+        return None
+    with open(record_path, encoding="utf-8") as f:
+        record = json.load(f)
+    model_dir = os.path.dirname(os.path.dirname(record_path))
+    result = {key: os.path.join(model_dir, value) if key in PATH_KEYS and value else value
+              for key, value in record["result"].items()}
+    if record["source"] != source or not all(os.path.exists(result[key])
+                                             for key in PATH_KEYS if result.get(key)):
+        return None
+    return result
+
+
+def _export(manifest, model_dir, name, version):
     student = load_student(manifest)
     export_root = os.path.join(model_dir, "export")
     saved_model_path = serving_config = None
