@@ -39,6 +39,8 @@ flags.DEFINE_string("export_name", "student",
                     "Model name in TF Serving: the SavedModel goes to "
                     "--model_dir/export/saved_model/<export_name>/<export_version>.")
 flags.DEFINE_integer("export_version", 1, "SavedModel version folder (TF Serving version).")
+flags.DEFINE_bool("export", True, "--mode=train: export the student when training ends "
+                  "(--noexport: train only; --mode=export later).")
 flags.DEFINE_string("input", "",
                     "--mode=predict: text file to tag ('-': standard input), one raw sentence "
                     "a line, split into words as the teacher's basic tokenizer splits "
@@ -91,7 +93,7 @@ def main(argv):
         return
     from xtremedistil import pipeline  # pylint: disable=import-outside-toplevel
     pipeline.run(options_lib.from_flags(FLAGS), given=options_lib.given_flags(FLAGS))
-    if not distribute.is_chief():
+    if not distribute.is_chief() or not FLAGS.export:
         return  # the chief exports
     export.export_all(FLAGS.model_dir, FLAGS.export_name, FLAGS.export_version,
                       unless_current=True)

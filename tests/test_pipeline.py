@@ -62,9 +62,11 @@ def test_config_json_records_flags_tags_and_vocab(trained_run):
     assert len(saved["student_vocab"]) == saved["teacher_vocab_size"]  # --student_vocab=full
 
 
-def test_script_resumes_without_retraining(trained_run):
-    """The absl script on a finished model_dir skips every stage and rewrites the same metrics."""
+def test_script_resumes_without_retraining(trained_run, exported):
+    """The absl script on a finished, exported model_dir skips every stage, rewrites the same
+    metrics and keeps the export."""
     config, metrics = trained_run
+    del exported  # the export of this student, which the rerun keeps
     result = subprocess.run([sys.executable, "run_xtreme_distil.py", *script_flags(config),
                              "--cpu_devices=2"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
@@ -73,6 +75,7 @@ def test_script_resumes_without_retraining(trained_run):
     assert "test scores of this teacher and test set from" in result.stderr  # not rescored
     assert result.stderr.count("done in an earlier run") == 10  # 9 stages and the baseline
     assert "| mean |" in result.stdout
+    assert "is of this student already" in result.stderr
     with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as f:
         rerun = json.load(f)
     assert rerun["student"]["mean_f1"] == pytest.approx(metrics["student"]["mean_f1"])

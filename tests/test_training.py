@@ -157,7 +157,7 @@ def test_sigkill_mid_stage_then_resume_completes(tmp_path):
     # Checkpoints every 3 batches: the kill lands mid-epoch.
     config = tiny_config(tmp_path, baseline=False, ft_epochs=2, distil_epochs=2, patience=2,
                          checkpoint_steps=3, strategy="default")
-    command = [sys.executable, "run_xtreme_distil.py", *script_flags(config)]
+    command = [sys.executable, "run_xtreme_distil.py", *script_flags(config), "--noexport"]
     log = open(tmp_path / "first.log", "w", encoding="utf-8")  # pylint: disable=consider-using-with
     process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     student = os.path.join(config.model_dir, "student")
@@ -186,6 +186,7 @@ def test_sigkill_mid_stage_then_resume_completes(tmp_path):
     assert sorted(metrics["student"]["per_language"]) == ["xx", "yy", "zz"]
     assert not glob.glob(os.path.join(student, "*.state.json*"))
     assert not glob.glob(os.path.join(student, "*.tmp*"))  # nor temp files the kill left
+    assert not os.path.exists(os.path.join(config.model_dir, "export"))  # --noexport
 
 
 def test_length_grouped_batches_cover_every_example_once_cut_to_their_longest():
