@@ -31,7 +31,7 @@ def tiny_config(tmp, **overrides):
     options = dict(task=str(task), transfer_file=str(task / "transfer.txt"),
                    model_dir=str(tmp / "model"), pt_teacher_checkpoint=str(teacher), seq_len=16,
                    word_emb_dim=16, bilstm_hidden_size=16, ft_epochs=10, ft_learning_rate=3e-3,
-                   ft_batch_size=8, distil_batch_size=8, distil_epochs=4,
+                   ft_batch_size=8, distil_batch_size=8, distil_epochs=2,
                    distil_learning_rate=3e-3, distil_chunk_size=200, patience=2,
                    strategy="mirrored", seed=1, baseline=True)
     options.update(overrides)
