@@ -108,6 +108,8 @@ def define_transfer_flags():
                          "unlabeled, -1 all the rest.")
     flags.DEFINE_integer("target_epochs", 10, "Epochs (at most; --patience stops early) of "
                          "each target run's stages.")
+    flags.DEFINE_float("target_learning_rate", 0.0, "The student's Adam learning rate in the "
+                       "target runs (0: the source run's --distil_learning_rate).")
     flags.DEFINE_integer("target_ft_epochs", 3, "The teacher's fine-tuning epochs on the "
                          "target.")
     flags.DEFINE_list("rows", DEFAULT_ROWS, f"Target runs: {', '.join(ROWS)}.")
@@ -131,14 +133,16 @@ def source_options(task_dir, model_dir, settings):
         **settings).validate()
 
 
-def target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings, epochs, ft_epochs):
+def target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings, epochs, ft_epochs,
+                learning_rate=0.0):
     """[(seed, row, Options)]: every row's run on the target task for every seed. `settings`:
     the source run's options (shape, recipe); the target runs set their own data, mode, start
-    and epochs."""
+    and epochs, and `learning_rate` (0: the source's) the student's."""
     shared = {k: v for k, v in settings.items()
               if k not in ("distil_multi_hidden_states", "distil_attention", "layer_map")}
     common = dict(task=task_dir, do_NER=False, transfer_file="", baseline=False,
                   distil_epochs=epochs, ft_epochs=ft_epochs,
+                  distil_learning_rate=learning_rate or settings["distil_learning_rate"],
                   pt_student_checkpoint="", compress_word_embedding=False)
     per_row = {
         "transferred": dict(distil_mode="none", pt_student_checkpoint=checkpoint),
@@ -176,6 +180,8 @@ def check_flags(rows, seeds):
                              ">= 1.")
     if FLAGS.target_epochs < 1 or FLAGS.target_ft_epochs < 1:
         raise app.UsageError("--target_epochs and --target_ft_epochs must be >= 1.")
+    if FLAGS.target_learning_rate < 0:
+        raise app.UsageError("--target_learning_rate must be >= 0 (0: the source run's).")
 
 
 # === Runs ===
@@ -356,7 +362,7 @@ def main(argv):
              "transfer_per_language": FLAGS.source_transfer}
     target = {name: FLAGS[name].value for name in (
         "target_data_dir", "target_train", "target_dev", "target_test", "target_transfer",
-        "target_epochs", "target_ft_epochs")}
+        "target_epochs", "target_ft_epochs", "target_learning_rate")}
     if FLAGS.source_run:
         source_dir = harness.resolve(FLAGS.source_run)
         source_metrics, shape, source_manifest = given_source(source_dir)
@@ -385,7 +391,7 @@ def main(argv):
     task_dir = os.path.join(model_dir, "target", "data")
     classification.write_task(task_dir, derived, unlabeled, labels)
     runs = target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings,
-                       FLAGS.target_epochs, FLAGS.target_ft_epochs)
+                       FLAGS.target_epochs, FLAGS.target_ft_epochs, FLAGS.target_learning_rate)
     target_metrics = {}
     for seed, row, options in runs:
         logging.info("target run %s, seed %d: %s", row, seed, options.model_dir)

@@ -195,6 +195,11 @@ def test_task_transfer_plan_every_row_per_seed(tmp_path):
     assert (rows["pca_init"].compress_word_embedding, rows["pca_init"].pt_student_checkpoint) == (
         True, "")
 
+    assert all(o.distil_learning_rate == shared["distil_learning_rate"] for _, _, o in runs)
+    slower = task_transfer.target_plan(["transferred"], [1], task_dir, str(tmp_path), checkpoint,
+                                       shared, 7, 2, learning_rate=1e-4)
+    assert slower[0][2].distil_learning_rate == 1e-4
+
     source = task_transfer.source_options(str(tmp_path / "source" / "data"),
                                           str(tmp_path / "source"), shared)
     assert source.do_NER and source.distil_mode == "stagewise" and not source.baseline
