@@ -327,8 +327,8 @@ def main(argv):
     num_labels = len(manifest.labels)
     task = tasks.get(manifest.task)
     teacher_class = task.teacher_class(manifest.options.pt_teacher)
-    rows = [teacher_row(*run_teacher(manifest, num_labels, teacher_class), inputs,
-                        FLAGS.seq_len)]
+    name, teacher, file_bytes = run_teacher(manifest, num_labels, teacher_class)
+    rows = [teacher_row(name, teacher, inputs, FLAGS.seq_len, file_bytes)]
     logging.info("latency: %s done", rows[-1]["model"])
     rows.append(teacher_row("mBERT-base (random)", mbert_base(num_labels, task), inputs,
                             FLAGS.seq_len, None))
