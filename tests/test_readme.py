@@ -6,6 +6,7 @@ a user's checkout would; the TF Serving request's JSON goes through the signatur
 process that imports only TensorFlow and tensorflow-text, as the model server would.
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -135,3 +136,34 @@ def test_latency_reads_the_runs_test_file_with_its_data_options(exported, tmp_pa
     inputs = latency.Inputs(run, manifest.options.seq_len)
     assert len(inputs.student_ids) == len(
         tasks.get(run.task).read_labeled(manifest.options).test)
+
+
+def test_latency_script_times_every_row_of_an_exported_run(exported, tmp_path):
+    """benchmarks/latency.py end to end on the tiny exported run (2 timed calls a figure): every
+    row, the ratios, the chart; and the teacher of a run that fine-tuned none is the
+    pre-trained one."""
+    from benchmarks import latency  # pylint: disable=import-outside-toplevel
+    manifest, _ = exported
+    output = tmp_path / "latency.json"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/latency.py", f"--model_dir={manifest.model_dir}",
+         f"--seq_len={manifest.options.seq_len}", "--repeats=2", "--budget_seconds=1",
+         f"--output={output}"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    measured = json.loads(output.read_text(encoding="utf-8"))
+    assert [row["model"] for row in measured["rows"]] == [
+        "teacher (fine-tuned)", "mBERT-base (random)", "student (Keras)",
+        "SavedModel student_ids", "SavedModel sentences", "TFLite fp32", "TFLite fp16",
+        "TFLite int8", "ONNX (onnxruntime)"]
+    for row in measured["rows"]:
+        assert row["online_ms"] > 0 and all(v > 0 for v in row["batch_ms_per_sentence"].values())
+    assert measured["ratios"]["params_mbert_over_student"] > 1
+    assert (tmp_path / "latency.png").exists() and "| student (Keras) |" in result.stdout
+    untrained = dataclasses.replace(manifest, options=manifest.options.replace(
+        distil_mode="none", baseline=False))
+    name, teacher, size = latency.run_teacher(untrained, len(manifest.labels),
+                                              tasks.get(manifest.task).teacher_class(
+                                                  manifest.options.pt_teacher))
+    assert name.startswith("teacher (pre-trained") and size is None
+    assert teacher.config.vocab_size > 0
