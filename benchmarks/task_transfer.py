@@ -37,6 +37,7 @@ Writes --output (JSON), the same path with .md (the table) and prints both. A re
 same options resumes every run; --overwrite deletes a --model_dir made with other options.
 """
 
+import json
 import math
 import os
 import shutil
@@ -72,8 +73,8 @@ ROW_NAMES = {"transferred": "student, distilled on PAN-X, fine-tuned",
 RUN_OPTIONS = ("strategy", "distil_chunk_size", "checkpoint_steps")
 # The source run's recipe: panx.py's defaults, a transformer student whose word embeddings are
 # as wide as its encoder (--pt_student_checkpoint needs it), and rt-snippets' length (the
-# exported position table has --seq_len rows; PAN-X sentences are far shorter).
-# XtremeDistilTransformers' recipe: every layer's states and the attention distilled.
+# exported position table has --seq_len rows; PAN-X sentences are far shorter), with
+# XtremeDistilTransformers' layer-wise stages: every layer's states and the attention.
 RECIPE_DEFAULTS = {**panx.RECIPE_DEFAULTS, "student": "transformer", "word_emb_dim": 256,
                    "seq_len": 64, "distil_multi_hidden_states": True, "distil_attention": True}
 QUICK = {"source_languages": "en", "source_train": 200, "source_dev": 50, "source_test": 100,
@@ -217,7 +218,6 @@ def run_source(source_dir, source_manifest, source_data, languages, sizes, setti
 def given_source(run_dir):
     """(its metrics, the target runs' shape and recipe from its options, the manifest entry) of
     --source_run: a finished transformer run."""
-    import json  # pylint: disable=import-outside-toplevel
     from xtremedistil.manifest import Manifest  # pylint: disable=import-outside-toplevel
     path = os.path.join(run_dir, "metrics.json")
     if not os.path.exists(path):

@@ -106,7 +106,7 @@ def markdown(summary, command):
     teacher = summary["teacher"]
     lines = [f"Command: `{command}`", "",
              "| model | test F1 | retention | parameters | ms/sentence @32 | speed-up @32 | "
-             "online ms | TFLite fp32 MB | TFLite int8 MB |", "|---|---|---|---|---|---|---|---|---|",
+             "online ms | TFLite fp32 MB | TFLite int8 MB |", "|---" * 9 + "|",
              f"| teacher | {100 * teacher['f1']:.1f} | - | {teacher['params']:,} | "
              f"{teacher['batch32_ms']:.3f} | 1.0x | {teacher['online_ms']:.2f} | - | - |"]
     for row in summary["students"]:

@@ -141,7 +141,8 @@ class Options:
         "'stagewise' the stages of --recipe (representation, logits, labels, each with gradual "
         "unfreezing); 'soft' the teacher's logits (--logits_loss), then the labels; 'hard' "
         "the teacher's predicted labels (cross-entropy), then the labels. Every layer trains "
-        "in 'soft' and 'hard' (after the attention and layers stages, when asked). 'none': no distillation, the student fine-tuned on the labels "
+        "in 'soft' and 'hard' (after the attention and layers stages, when asked). 'none': "
+        "no distillation, the student fine-tuned on the labels "
         "alone (e.g. task transfer from --pt_student_checkpoint); the teacher is neither "
         "fine-tuned nor run and no transfer set is read: --pt_teacher_checkpoint only gives "
         "the tokenizer (and, --compress_word_embedding, the embeddings).", DISTIL,

@@ -300,7 +300,7 @@ class PositionEmbedding(tf_keras.layers.Layer):
     def build(self, input_shape):
         self.table = self.add_weight(
             "table", (self.max_len, input_shape[-1]),
-            initializer=tf_keras.initializers.TruncatedNormal(stddev=0.02))
+            initializer=bert_initializer())
 
     def call(self, x):
         return x + self.table[tf.newaxis, :x.shape[1]]
