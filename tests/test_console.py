@@ -159,6 +159,19 @@ def test_epoch_progress_counts_from_start_epoch_when_fit_restarts_at_0(monkeypat
     assert stream.getvalue().splitlines()[-1].endswith("(2 s)")  # the last: no time left
 
 
+def test_epoch_progress_in_a_log_file_is_a_line_a_minute(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(console.time, "monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    progress = console.EpochProgress("logits_1", 1, stream=stream)
+    drive(progress, [0], 150, clock)  # 150 batches of 1 s: lines at 60 s and 120 s
+    assert stream.getvalue().splitlines() == [
+        "  logits_1 epoch 1/1 [========............] 60/150, loss 0.5000, ~2 min left",
+        "  logits_1 epoch 1/1 [================....] 120/150, loss 0.5000, ~30 s left",
+        "  logits_1 epoch 1/1: loss 0.2500, val_loss 0.1250 (3 min)"]
+    assert "\r" not in stream.getvalue()
+
+
 def test_epoch_progress_bar_on_a_terminal(monkeypatch):
     clock = [0.0]
     monkeypatch.setattr(console.time, "monotonic", lambda: clock[0])

@@ -192,7 +192,8 @@ def _epoch_progress_class():
     import tf_keras  # pylint: disable=import-outside-toplevel
 
     class EpochProgress(tf_keras.callbacks.Callback):
-        """Progress of one fit: a bar redrawn in place on a terminal, one line per epoch:
+        """Progress of one fit: a bar redrawn in place on a terminal (elsewhere, a log file,
+        the same text as a line every `log_interval` seconds), one line per epoch:
         `  logits_2 epoch 2/10: loss 0.0312, val_loss 0.0298 (41 s, ~3 min left at most)`.
 
         EpochProgress(name, epochs, steps_per_epoch=None, start_epoch=0, stream=None).
@@ -202,10 +203,11 @@ def _epoch_progress_class():
         """
 
         def __init__(self, name, epochs, steps_per_epoch=None, start_epoch=0, stream=None,
-                     interval=0.5):
+                     interval=0.5, log_interval=60.0):
             super().__init__()
             self.name, self.epochs, self.steps_per_epoch = name, epochs, steps_per_epoch
             self.next_epoch, self.stream, self.interval = start_epoch, stream, interval
+            self.log_interval = log_interval  # seconds between lines when not a terminal
             self.epoch_seconds = []  # of the epochs timed in this process
             self.epoch, self.epoch_start, self.last_draw = start_epoch, 0.0, 0.0
             self.batches, self.learned_steps, self.bar_shown = 0, None, False
@@ -222,9 +224,21 @@ def _epoch_progress_class():
         def on_train_batch_end(self, batch, logs=None):
             self.batches = batch + 1
             now = time.monotonic()
-            if now - self.last_draw < self.interval or not _isatty(self.out):
+            terminal = _isatty(self.out)
+            # A log file gets a line a minute: an epoch of a large transfer set takes many.
+            if now - self.last_draw < (self.interval if terminal else self.log_interval):
                 return
             self.last_draw = now
+            text = self._progress_text(batch, logs, now)
+            if not terminal:
+                print(text, file=self.out, flush=True)
+                return
+            width = shutil.get_terminal_size().columns - 1  # a wrapped line is not redrawn
+            self.out.write("\r" + text[:width] + "\x1b[K")
+            self.out.flush()
+            self.bar_shown = True
+
+        def _progress_text(self, batch, logs, now):
             steps = self.params.get("steps") or self.steps_per_epoch or self.learned_steps
             elapsed, done = now - self.epoch_start, batch + 1
             if steps:
@@ -240,10 +254,7 @@ def _epoch_progress_class():
             if rest is not None:
                 per_epoch = self._mean() if self.epoch_seconds else elapsed + rest
                 text += f", ~{duration(rest + per_epoch * (self.epochs - self.epoch - 1))} left"
-            width = shutil.get_terminal_size().columns - 1  # a wrapped line is not redrawn
-            self.out.write("\r" + text[:width] + "\x1b[K")
-            self.out.flush()
-            self.bar_shown = True
+            return text
 
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.monotonic() - self.epoch_start
