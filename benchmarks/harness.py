@@ -42,7 +42,8 @@ RECIPE_OPTIONS = (
     # The transformer student's shape and its layer-wise distillation (issue #12).
     "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
     "compress_word_embedding", "freeze_word_embedding", "distil_multi_hidden_states",
-    "layer_map", "distil_attention", "attention_layers", "attention_loss", "attention_cache_mb")
+    "layer_map", "distil_attention", "attention_layers", "attention_heads", "attention_loss",
+    "attention_cache_mb")
 # Options that decide the fine-tuned teacher (with the data): --reuse_teacher_from checks them.
 TEACHER_KEYS = ("seq_len", "pt_teacher_checkpoint", "ft_batch_size", "ft_epochs",
                 "ft_learning_rate", "teacher_recipe", "patience", "seed")

@@ -14,6 +14,8 @@ On the --quick data of panx.py (en,de,ru; per language 500 labeled, 1,000 transf
                   labels stage, each training every layer group at once (the recipe
                   'all_at_once', registered here)
   attention_only  (not run by default) --distil_attention without --distil_multi_hidden_states
+  attention_matched  (not run by default) the attention variant, each student head learning
+                  its own group of teacher heads (--attention_heads=match)
 
 The first variant's run fine-tunes the teacher (or --reuse_teacher_from copies one) and trains
 the baseline (the same shape on the labeled data alone); the others get a copy (hard links) of
@@ -80,6 +82,9 @@ VARIANTS = {
                           recipe=ALL_AT_ONCE),
     "attention_only": _variant("attention distributions (--distil_attention) without every "
                                "layer's hidden states", False, True),
+    "attention_matched": _variant("the attention variant, each student head learning its own "
+                                  "group of teacher heads (--attention_heads=match)", True,
+                                  True, attention_heads="match"),
 }
 DEFAULT_VARIANTS = "single_layer,multi_layer,attention,all_at_once"
 # How the runs execute, not what they learn: flags here, not in benchmark.json.
@@ -156,7 +161,8 @@ def teacher_outputs_key(options):
     """What decides a run's stored teacher outputs beyond the shared teacher and data."""
     return (options.distil_multi_hidden_states, options.distil_attention,
             options.distil_multi_hidden_states and options.layer_map,
-            options.distil_attention and options.attention_layers)
+            options.distil_attention and options.attention_layers,
+            options.distil_attention and options.attention_heads)
 
 
 def run_variants(runs, model_dir):

@@ -329,6 +329,76 @@ def test_student_attention_output_is_each_distilled_layers_head_mean(tmp_path):
         students.get(options).build(dataclasses.replace(dims, output="pair"))
 
 
+
+def test_matched_heads_learn_their_own_teacher_head_groups(trained_run, tmp_path):
+    recipes.RECIPES.register("attention_then_labels", attention_then_labels)
+    trained, _ = trained_run
+    shape = {**SHAPE, "num_attention_heads": 2}  # the tiny teacher's 2: one each
+    config = tiny_config(os.path.dirname(trained.model_dir), **shape, baseline=False,
+                         distil_epochs=2, strategy="default", recipe="attention_then_labels",
+                         distil_attention=True, attention_layers="all", attention_heads="match",
+                         model_dir=str(tmp_path / "model"))
+    shutil.copytree(os.path.join(trained.model_dir, "teacher"),
+                    os.path.join(config.model_dir, "teacher"))
+    metrics = pipeline.run(config)
+    folder = os.path.join(config.model_dir, "teacher_outputs")
+    with open(os.path.join(folder, "stamp.json"), encoding="utf-8") as f:
+        assert json.load(f)["attention_maps_per_layer"] == 2
+    with np.load(os.path.join(folder, "val_00000.npz")) as chunk:
+        maps, ids = chunk["out_attention"].astype(np.float32), chunk["input_ids"]
+        weights = chunk["mask_tokens"].astype(np.float32)  # the attention stage's mask
+    assert maps.shape[1:] == (4, 16, 16)  # 2 layers x 2 heads
+    # The student's held-out loss against that of uniform attention over the real pieces,
+    # about where an untrained student starts (its loss as Keras weighs it: mean over [B, T]).
+    real = (ids != 0).sum(1)[:, np.newaxis, np.newaxis, np.newaxis]
+    uniform = (losses.attention_kl(maps, np.where(maps > 0, 1.0 / real, 0.0).astype(np.float32))
+               .numpy() * weights).mean()
+    attention = next(s for s in metrics["stages"] if s["name"] == "attention")
+    assert attention["best_val_loss"] < 0.25 * uniform
+    ids = ids[:4]
+    # Each stored map is one teacher head's, not their mean.
+    hf_model = teacher_lib.load_teacher(os.path.join(trained.model_dir, "teacher"), 7,
+                                        tasks.get("tagging").teacher_class("auto"))
+    attentions = hf_model(input_ids=ids, attention_mask=(ids != 0).astype(np.int32),
+                          output_attentions=True).attentions
+    queries = (ids != 0)[:, :, np.newaxis]
+    for layer in range(2):
+        for head in range(2):
+            np.testing.assert_allclose(maps[:4, 2 * layer + head],
+                                       attentions[layer].numpy()[:, head] * queries, atol=2e-3)
+    assert not np.allclose(maps[:4, 0], maps[:4, 1], atol=1e-2)  # the heads differ
+
+
+def test_grouped_heads_average_consecutive_teacher_heads():
+    attention = tf.random.uniform((2, 6, 5, 5), seed=1)
+    heads = attention.numpy()
+    np.testing.assert_allclose(teacher_lib.grouped_heads(attention, 6), heads, atol=1e-6)
+    np.testing.assert_allclose(teacher_lib.grouped_heads(attention, 1),
+                               heads.mean(1, keepdims=True), atol=1e-6)
+    two = teacher_lib.grouped_heads(attention, 2).numpy()  # heads 0-2 and 3-5
+    np.testing.assert_allclose(two[:, 0], heads[:, 0:3].mean(1), atol=1e-6)
+    np.testing.assert_allclose(two[:, 1], heads[:, 3:6].mean(1), atol=1e-6)
+    with pytest.raises(ValueError, match="6 attention heads cannot be shared among the "
+                                         "student's 4"):
+        teacher_lib.grouped_heads(attention, 4)
+
+
+def test_student_matched_attention_output_is_every_head(tmp_path):
+    options = tiny_config(tmp_path, **SHAPE, distil_attention=True, attention_layers="all",
+                          attention_heads="match")
+    dims = students.Dims(vocab_size=30, seq_len=10, num_labels=3, teacher_hidden_size=8)
+    matched = students.get(options).build(dims)
+    averaged = students.get(options.replace(attention_heads="average")).build(dims)
+    averaged.set_weights(matched.get_weights())
+    ids = np.random.default_rng(0).integers(2, 30, size=(2, 10)).astype(np.int32)
+    heads = matched(ids)["attention"].numpy()
+    assert heads.shape == (2, 2 * 4, 10, 10)  # 2 layers x 4 heads
+    np.testing.assert_allclose(heads.sum(-1), 1, rtol=1e-5)
+    means = averaged(ids)["attention"].numpy()
+    for layer in range(2):
+        np.testing.assert_allclose(means[:, layer], heads[:, 4 * layer:4 * layer + 4].mean(1),
+                                   atol=1e-6)
+
 # === Word embeddings, task transfer (--distil_mode=none), shorter inputs, checkpoints ===
 
 def test_compressed_and_frozen_word_embeddings(tmp_path):

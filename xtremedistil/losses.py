@@ -20,10 +20,11 @@ def layers_mse(teacher_layers, student_layers):
 
 def attention_kl(teacher_attention, student_attention):
     """Attention loss (MiniLM): KL(teacher || student) of each query piece's attention
-    distribution over the pieces, averaged over the distilled layers.
+    distribution over the pieces, averaged over the distilled maps.
 
-    [B, L, T, T] head-averaged maps (rows sum to 1; padded rows of the teacher's are all 0 and
-    count 0) -> [B, T], per query piece. Keys the teacher gives 0 (padding) count 0 too, so a
+    [B, L, T, T]: L maps (of each distilled layer, its heads averaged or each head's own:
+    --attention_heads; rows sum to 1; padded rows of the teacher's are all 0 and count 0)
+    -> [B, T], per query piece. Keys the teacher gives 0 (padding) count 0 too, so a
     student's 0 there never makes log(0) a NaN.
     """
     teacher = tf.cast(teacher_attention, student_attention.dtype)

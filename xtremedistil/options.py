@@ -178,12 +178,18 @@ class Options:
         "i * teacher layers // student layers (the last learns the last).", DISTIL)
     distil_attention: bool = option(
         False, "--student=transformer, stage-wise recipes: first an 'attention' stage in which "
-        "the student's attention distributions (heads averaged) learn those of its teacher "
+        "the student's attention distributions (--attention_heads) learn those of its teacher "
         "layers (--layer_map; MiniLM), --attention_loss over every real piece.", DISTIL)
     attention_layers: str = option(
         "last", "With --distil_attention: the student layers whose attention learns the "
         "teacher's: 'last' the top layer alone (MiniLM), 'all' every layer.", DISTIL,
         ["last", "all"])
+    attention_heads: str = option(
+        "average", "With --distil_attention: 'average' the student's heads and the teacher's "
+        "each averaged (any head counts); 'match' each student head learns its own group of "
+        "teacher heads, averaged (one teacher head each where the counts are equal; the "
+        "teacher's count must be a multiple of --num_attention_heads).", DISTIL,
+        ["average", "match"])
     attention_loss: str = option(
         "kl", "With --distil_attention: KL(teacher || student) of each piece's attention "
         "distribution, or the mean squared error of its weights.", DISTIL, ["kl", "mse"])
@@ -269,6 +275,11 @@ class Options:
         """The student layers (1-based) whose attention --distil_attention distils."""
         layers = self.num_hidden_layers
         return tuple(range(1, layers + 1)) if self.attention_layers == "all" else (layers,)
+
+    @property
+    def attention_maps_per_layer(self):
+        """Attention maps a distilled layer gives: 1 (heads averaged) or one per student head."""
+        return self.num_attention_heads if self.attention_heads == "match" else 1
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

@@ -139,8 +139,9 @@ def check_disk_space(options, hf_model, data, fine_tuned, folder, layers, attent
     teacher_bytes = 0 if fine_tuned else 3 * 4 * students.count_params(hf_model)
     width = hf_model.config.hidden_size * (1 + len(layers)) + len(data.labeled.labels)
     outputs_bytes = (data.transfer_count * options.seq_len * (2 * width + 8)
-                     + teacher_cache.attention_bytes(data.transfer_count, len(attention_layers),
-                                                     options.seq_len))
+                     + teacher_cache.attention_bytes(
+                         data.transfer_count, attention_maps(options, attention_layers),
+                         options.seq_len))
     stored = sum(e.stat().st_size for e in os.scandir(folder)) if os.path.isdir(folder) else 0
     needed = teacher_bytes + max(0, outputs_bytes - stored) + 100 * 2**20
     free = shutil.disk_usage(options.model_dir).free
@@ -163,13 +164,18 @@ def teacher_layers(options, hf_model, outputs):
     return layers, attention_layers
 
 
+def attention_maps(options, attention_layers):
+    """How many [T, T] attention maps a transfer example's 'attention' output holds."""
+    return len(attention_layers) * options.attention_maps_per_layer
+
+
 def online_outputs(options, data, outputs, attention_layers):
     """The outputs the teacher computes on each batch instead of storing them: the attention
     maps, when the transfer set's would take more than --attention_cache_mb."""
     if "attention" not in outputs:
         return ()
-    size = teacher_cache.attention_bytes(data.transfer_count, len(attention_layers),
-                                         options.seq_len)
+    size = teacher_cache.attention_bytes(
+        data.transfer_count, attention_maps(options, attention_layers), options.seq_len)
     if size <= options.attention_cache_mb * 2**20:
         return ()
     logging.info("teacher outputs: the attention maps would take %.0f MiB, more than "
@@ -194,7 +200,7 @@ def prepare_teacher(options, task, data, tokenizer, strategy, outputs, outputs_f
 
     def models():
         return teacher_lib.keras_models(hf_model, task, options.teacher_layer, stored, layers,
-                                        stored_attention)
+                                        stored_attention, options.attention_maps_per_layer)
     with strategy.scope():
         predictor, distiller = models()
     if distribute.worker_share(strategy)[1] > 1:
@@ -204,8 +210,8 @@ def prepare_teacher(options, task, data, tokenizer, strategy, outputs, outputs_f
     # Online outputs run outside the strategy too: on each worker's own batches.
     online = {name: teacher_lib.OnlineTeacher(
         teacher_lib.keras_models(hf_model, task, options.teacher_layer, (name,), layers,
-                                 attention_layers)[1], name, tokenizer.pad_token_id,
-        options.seq_len) for name in online_names}
+                                 attention_layers, options.attention_maps_per_layer)[1], name,
+        tokenizer.pad_token_id, options.seq_len) for name in online_names}
     check_disk_space(options, hf_model, data, fine_tuned, outputs_folder, layers,
                      stored_attention)
     started = time.time()
@@ -250,6 +256,7 @@ def store_teacher_outputs(options, task, teacher, strategy, outputs, folder):
         stamp["layers"] = list(teacher.layers)
     if teacher.attention_layers:
         stamp["attention_layers"] = list(teacher.attention_layers)
+        stamp["attention_maps_per_layer"] = options.attention_maps_per_layer
     worker, workers = distribute.worker_share(strategy)
     who = f"worker {worker} of {workers}: " if workers > 1 else ""
 

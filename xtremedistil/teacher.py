@@ -139,15 +139,15 @@ def attention_layer_map(layer_map_option, student_layers, attention_student_laye
 
 
 def keras_models(hf_model, task, teacher_layer, outputs=("hidden", "logits"), layers=(),
-                 attention_layers=()):
+                 attention_layers=(), attention_maps=1):
     """(predictor, distiller): tf.keras models over Encoded.teacher_inputs(): input_ids,
     attention_mask and, when the task has segments (pairs), token_type_ids.
 
     predictor returns the logits; distiller returns {name: tensor} of the task's teacher
     `outputs` ('hidden' is the layer `teacher_layer`: 0 embeddings, -1 the last layer;
     'layers' the 'hidden' of each of `layers`, stacked on axis 1: [B, L, ...]; 'attention'
-    the head-averaged attention distributions of each of `attention_layers` (1-based),
-    [B, L_a, T, T]), or None when `outputs` is empty.
+    the attention distributions of each of `attention_layers` (1-based), `attention_maps` a
+    layer (`grouped_heads`), [B, L_a * attention_maps, T, T]), or None when `outputs` is empty.
     """
     layer = resolve_layer(hf_model, teacher_layer)
     # Any length up to seq_len: `predict` cuts batches after their longest sentence.
@@ -161,18 +161,31 @@ def keras_models(hf_model, task, teacher_layer, outputs=("hidden", "logits"), la
         tensors["layers"] = tf.stack([task.teacher_output_tensors(hf_outputs, n)["hidden"]
                                       for n in layers], axis=1)
     if attention_layers:
-        # attentions[i - 1]: layer i's [B, N, T, T]; its heads averaged, and the rows of
-        # padding queries 0 (they would depend on how long the batch was cut).
+        # attentions[i - 1]: layer i's [B, N, T, T]; its heads averaged in groups, and the
+        # rows of padding queries 0 (they would depend on how long the batch was cut).
         queries = tf.cast(inputs[1], tf.float32)[:, tf.newaxis, :, tf.newaxis]  # [B, 1, T, 1]
-        tensors["attention"] = queries * tf.stack(
-            [tf.reduce_mean(hf_outputs.attentions[n - 1], axis=1) for n in attention_layers],
-            axis=1)
+        tensors["attention"] = queries * tf.concat(
+            [grouped_heads(hf_outputs.attentions[n - 1], attention_maps)
+             for n in attention_layers], axis=1)
     named = {name: tf_keras.layers.Activation("linear", dtype="float32", name=name)(tensor)
              for name, tensor in tensors.items()}
     predictor = tf_keras.Model(inputs, named["logits"], name="teacher_predictor")
     distiller = (tf_keras.Model(inputs, {name: named[name] for name in outputs},
                                 name="teacher_distiller") if outputs else None)
     return predictor, distiller
+
+
+def grouped_heads(attention, maps):
+    """[B, N, T, T] attention of N heads -> [B, maps, T, T]: map k is the mean of heads
+    k * N / maps .. (k + 1) * N / maps - 1 (maps 1: every head's mean; maps N: the heads)."""
+    heads = attention.shape[1]
+    if heads % maps:
+        raise ValueError(f"--attention_heads=match: the teacher's {heads} attention heads "
+                         f"cannot be shared among the student's {maps}; give "
+                         "--num_attention_heads a divisor of it, or --attention_heads=average.")
+    shape = tf.shape(attention)
+    return tf.reduce_mean(tf.reshape(attention, tf.stack(
+        [shape[0], maps, heads // maps, shape[2], shape[3]])), axis=2)
 
 
 class OnlineTeacher:

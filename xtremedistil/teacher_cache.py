@@ -5,8 +5,8 @@ teacher and written, so memory does not grow with the transfer set. Every distil
 reads the chunks back as a tf.data pipeline; the teacher never runs twice. One file per chunk:
   input_ids [n, T] int32 (the teacher pieces the student reads: Encoded.student_pieces),
   mask_<name> [n, ...] int8 (the task's masks), out_<name> [n, ...] float16 (the teacher
-  outputs the recipe needs; 'attention' [n, L_a, T, T] the head-averaged maps of the
-  distilled layers alone), truncated.
+  outputs the recipe needs; 'attention' [n, L_a * maps, T, T] the maps of the distilled
+  layers alone, heads averaged or grouped: --attention_heads), truncated.
 An output too large to store (attention maps beyond --attention_cache_mb) is computed online
 instead, from each batch's stored pieces (`dataset(online=...)`).
 Every `val_every`-th example (at most `val_max`) goes to the validation chunk instead.
@@ -141,10 +141,10 @@ def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_s
     return stored
 
 
-def attention_bytes(examples, layers, seq_len):
-    """Bytes the head-averaged attention maps of `layers` layers take for `examples` stored
-    examples (float16 [L_a, T, T] each)."""
-    return examples * layers * seq_len * seq_len * 2
+def attention_bytes(examples, maps, seq_len):
+    """Bytes `maps` attention maps an example take, for `examples` stored examples (float16
+    [maps, T, T] each)."""
+    return examples * maps * seq_len * seq_len * 2
 
 
 def read_field(paths, field):

@@ -1,9 +1,9 @@
 """The XtremeDistil recipe (Mukherjee & Awadallah, ACL 2020), in three stages:
 
 0. (--distil_attention, transformer students; MiniLM, XtremeDistilTransformers) attention: on
-   the transfer set, the student's head-averaged attention distributions (--attention_layers)
-   learn those of their teacher layers (--layer_map; --attention_loss); the encoder layers
-   and the embeddings train.
+   the transfer set, the student's attention distributions (--attention_layers; heads
+   averaged or matched: --attention_heads) learn those of their teacher layers (--layer_map;
+   --attention_loss); the encoder layers and the embeddings train.
    (--distil_multi_hidden_states, transformer students; XtremeDistilTransformers) layers: on
    the transfer set, each student layer's mapped states learn the hidden states of its teacher
    layer (--layer_map; masked MSE averaged over the layers); every group below the output

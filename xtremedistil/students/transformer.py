@@ -10,9 +10,10 @@ and the pair is classified from [u, v, |u - v|, u * v], as the BiLSTM student do
 With --distil_multi_hidden_states it also outputs 'layers' [B, L, (T,) H]: each encoder
 layer's states (pooled as above for sentence tasks) through a learned linear map to the
 teacher's width, which the recipe's 'layers' stage distils from the mapped teacher layers.
-With --distil_attention it outputs 'attention' [B, L_a, T, T]: the attention distributions of
-the layers --attention_layers names, their heads averaged (so any teacher head count fits),
-which the 'attention' stage distils (not for pairs, whose texts the teacher reads together).
+With --distil_attention it outputs 'attention' [B, L_a * M, T, T]: the attention distributions
+of the layers --attention_layers names, their heads averaged (M = 1: any teacher head count
+fits) or each head's own (M = N, --attention_heads=match), which the 'attention' stage distils
+(not for pairs, whose texts the teacher reads together).
 
 Its word embeddings (--word_emb_dim wide, the teacher's compressed by PCA:
 --compress_word_embedding; frozen with --freeze_word_embedding) are projected to
@@ -91,14 +92,15 @@ class TransformerStudent(students.Student):
 
         def encode(ids):
             """[B, T] -> ([B, T, D] states of each layer, [B, T] mask of real pieces,
-            [[B, T, T] head-averaged attention of each layer])."""
+            [[B, M, T, T] attention of each layer, heads averaged (M = 1) or not])."""
             mask = tf.cast(tf.not_equal(ids, 0), tf.float32)  # student id 0: padding
             x = dropout(embedding_norm(positions(to_width(word_embeddings(ids)))))
             states, attention = [], []
             for layer in layers:
                 x, probabilities = layer([x, mask])
                 states.append(x)
-                attention.append(tf.reduce_mean(probabilities, axis=1))
+                attention.append(probabilities if options.attention_heads == "match"
+                                 else tf.reduce_mean(probabilities, axis=1, keepdims=True))
             return states, mask, attention
 
         def pooled(ids):  # [B, T] -> [[B, D] of each layer]
@@ -124,11 +126,11 @@ class TransformerStudent(students.Student):
             if attention is None:
                 raise ValueError("--distil_attention: the student reads a pair's texts "
                                  "apart, the teacher together; their attention maps differ.")
-            # [B, L_a, T, T]: the layers whose attention the 'attention' stage distils.
+            # [B, L_a * M, T, T]: the layers whose attention the 'attention' stage distils.
             outputs["attention"] = tf_keras.layers.Activation(
                 "linear", dtype="float32", name="attention")(
-                    tf.stack([attention[i - 1] for i in options.attention_student_layers],
-                             axis=1))
+                    tf.concat([attention[i - 1] for i in options.attention_student_layers],
+                              axis=1))
         if options.distil_multi_hidden_states:
             # Each layer mapped to the teacher's width: what --distil_multi_hidden_states
             # distils (the maps are used by nothing else).
