@@ -490,6 +490,41 @@ def test_checkpoint_of_a_bpe_teacher_carries_the_teachers_tokenizer(tmp_path):
                                encoder.predict(student_ids, verbose=0)[real], atol=1e-4)
 
 
+def test_checkpoint_rows_of_pieces_the_student_lacks_follow_the_teachers_embeddings(tmp_path):
+    options = Options(**SHAPE, seq_len=16, word_emb_dim=32, model_dir=str(tmp_path / "model"))
+    teacher_dir = synthetic.write_tiny_roberta(tmp_path / "model" / "teacher")
+    tokenizer = teacher_lib.load_tokenizer(teacher_dir)
+    hf_model = teacher_lib.load_teacher(teacher_dir, 1, tasks.get("tagging").teacher_class("auto"))
+    teacher_lib.save(hf_model, tokenizer, teacher_dir)  # as a fine-tuned teacher is saved
+    teacher_table = teacher_lib.word_embeddings(hf_model)
+    np.testing.assert_array_equal(teacher_lib.saved_word_embeddings(teacher_dir), teacher_table)
+    # The student keeps 100 of the pieces; its rows, a linear function of the teacher's.
+    vocab = vocab_lib.StudentVocab(np.asarray(
+        [tokenizer.pad_token_id, tokenizer.unk_token_id] + list(range(5, 105)), np.int32))
+    rng = np.random.default_rng(0)
+    linear, offset = rng.normal(size=(32, 32)), rng.normal(size=32)
+    model = students.get(options).build(students.Dims(len(vocab), 16, 1, 32))
+    student_table = model.get_layer("word_embeddings").get_weights()[0]
+    student_table[2:] = teacher_table[5:105] @ linear + offset
+    model.get_layer("word_embeddings").set_weights([student_table])
+    manifest = Manifest(options, task="tagging", labels=["O"],
+                        student_vocab=tokenizer.convert_ids_to_tokens(vocab.teacher_ids.tolist()),
+                        teacher_hidden_size=32, teacher_vocab_size=len(tokenizer))
+    folder = transformer.save_checkpoint(model, manifest, str(tmp_path / "checkpoint"))
+    bert = transformers.TFBertModel.from_pretrained(folder)
+    rows = bert.get_input_embeddings().weight.numpy()  # the table times the projection
+    kernel = model.get_layer("embedding_projection").get_weights()[0]
+    np.testing.assert_allclose(rows[5:105], student_table[2:] @ kernel, atol=1e-4)  # its own
+    lacking = np.arange(105, len(tokenizer))  # through the map the student's rows follow
+    np.testing.assert_allclose(rows[lacking], (teacher_table[lacking] @ linear + offset) @ kernel,
+                               atol=1e-3)
+    assert np.abs(rows[lacking] - rows[tokenizer.unk_token_id]).max() > 0.1  # not unknown
+    # Without a fine-tuned teacher the pieces it lacks read as unknown.
+    table = transformer.checkpoint_table(student_table, vocab, len(tokenizer))
+    np.testing.assert_array_equal(table[lacking], np.broadcast_to(
+        student_table[1], (len(lacking), 32)))
+
+
 @pytest.mark.parametrize("mode", ["soft", "hard"])
 def test_soft_and_hard_modes_start_with_the_layer_wise_stages(mode):
     options = Options(task="t", **SHAPE, word_emb_dim=32, distil_mode=mode,

@@ -5,10 +5,12 @@ The head (token or sequence classification) and the named outputs come from the 
 Legend: B batch, T seq_len, H teacher hidden size, C labels.
 """
 
+import json
 import os
 import pathlib
 import time
 
+import h5py
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -234,6 +236,25 @@ def save(hf_model, tokenizer, folder):
     tokenizer.save_pretrained(folder)
     hf_model.config.save_pretrained(folder)
     training.save_weights_atomically(hf_model, os.path.join(folder, FINETUNED_WEIGHTS))
+
+
+def saved_word_embeddings(folder):
+    """[V_t, H] word embeddings of the fine-tuned teacher saved in `folder` (read from its
+    weights file alone, no model built), or None when it holds no fine-tuned teacher."""
+    path = os.path.join(folder, FINETUNED_WEIGHTS)
+    if not os.path.exists(path):
+        return None
+    with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+        vocab_size = json.load(f)["vocab_size"]
+    found = []
+    with h5py.File(path, "r") as weights:
+        weights.visititems(lambda name, item: found.append(item[()]) if (
+            isinstance(item, h5py.Dataset) and "word_embeddings" in name
+            and item.shape[:1] == (vocab_size,) and item.ndim == 2) else None)
+    if len(found) != 1:
+        raise ValueError(f"{path}: {len(found)} word embedding tables of {vocab_size} rows, "
+                         "expected one.")
+    return found[0]
 
 
 def is_finetuned(folder):

@@ -38,6 +38,7 @@ import tf_keras
 import transformers
 
 from xtremedistil import students
+from xtremedistil import teacher as teacher_lib
 from xtremedistil.students import vocab as vocab_lib
 
 # BERT's initialisation (initializer_range 0.02) for every kernel of the encoder and the maps
@@ -149,18 +150,17 @@ class TransformerStudent(students.Student):
         return tf_keras.Model(student_ids, outputs, name="student")
 
 
-def to_bert(model, options, seq_len, rows=None, pad_token_id=0):
+def to_bert(model, options, seq_len, table=None, pad_token_id=0):
     """A transformers TFBertModel computing the student's encoder: its last_hidden_state is the
     last encoder layer's states (the real pieces as attention_mask). The factorised embeddings
     and their projection fold into one [V, D] table, the projection's bias into the one token
     type embedding; q, k and v are the thirds of each layer's qkv kernel.
 
-    rows: [V] the student id of each of the checkpoint's token ids (a teacher tokenizer's);
-    None: the student ids themselves.
+    table: [V, E] word embeddings of the checkpoint's token ids (a teacher tokenizer's,
+    `checkpoint_table`); None: the student's own, in its ids.
     """
-    table = model.get_layer("word_embeddings").get_weights()[0]
-    if rows is not None:
-        table = table[rows]
+    if table is None:
+        table = model.get_layer("word_embeddings").get_weights()[0]
     kernel, bias = model.get_layer("embedding_projection").get_weights()
     config = transformers.BertConfig(
         vocab_size=table.shape[0], pad_token_id=pad_token_id, hidden_size=options.hidden_size,
@@ -258,8 +258,7 @@ def save_checkpoint(model, manifest, folder):
 
     A WordPiece teacher: a BERT tokenizer over the student's pieces (its ids the student's).
     Others (SentencePiece, BPE), whose vocabulary cannot be cut without changing how text is
-    split: the teacher's own tokenizer, the table's rows in its ids (a piece the student lacks
-    gets the student's unknown piece's row, as the student reads it).
+    split: the teacher's own tokenizer, the table's rows in its ids (`checkpoint_table`).
     """
     options = manifest.options
     if os.path.exists(os.path.join(manifest.teacher_dir, "vocab.txt")):
@@ -274,10 +273,38 @@ def save_checkpoint(model, manifest, folder):
     tokenizer = transformers.AutoTokenizer.from_pretrained(manifest.teacher_dir)
     vocab = vocab_lib.StudentVocab(
         np.asarray(tokenizer.convert_tokens_to_ids(manifest.student_vocab), np.int32))
-    rows = vocab.lookup_table(max(manifest.teacher_vocab_size, len(tokenizer)))
-    to_bert(model, options, options.seq_len, rows, tokenizer.pad_token_id).save_pretrained(folder)
+    table = checkpoint_table(model.get_layer("word_embeddings").get_weights()[0], vocab,
+                             max(manifest.teacher_vocab_size, len(tokenizer)),
+                             teacher_lib.saved_word_embeddings(manifest.teacher_dir))
+    to_bert(model, options, options.seq_len, table, tokenizer.pad_token_id).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def checkpoint_table(student_table, vocab, size, teacher_table=None):
+    """[size, E] word embeddings in teacher ids: each piece the student has, its row; each
+    piece it lacks, the teacher's row through the linear map (least squares, with a bias) that
+    best takes the teacher's rows of the student's pieces to the student's, so that a later
+    task fine-tuned from the checkpoint reads its other pieces as this student would place
+    them, not all as one unknown piece (task transfer: a PAN-X student saw few pieces of a
+    sentiment task). Without the teacher's table (not fine-tuned: --distil_mode=none), the
+    unknown piece's row, as the student reads them.
+
+    student_table [V_s, E]; vocab the student's StudentVocab; teacher_table [V_t, H] or None.
+    """
+    table = student_table[vocab.lookup_table(size)]
+    if teacher_table is None:
+        return table
+    ids = vocab.teacher_ids[2:]  # the student's real pieces: not padding, not unknown
+    ids_known = ids[ids < len(teacher_table)]
+    with_bias = np.concatenate(
+        [teacher_table, np.ones((len(teacher_table), 1), teacher_table.dtype)], axis=1)
+    student_rows = student_table[vocab.lookup_table(size)[ids_known]]
+    mapping = np.linalg.lstsq(with_bias[ids_known].astype(np.float64), student_rows,
+                              rcond=None)[0]
+    lacking = np.setdiff1d(np.arange(min(size, len(teacher_table))), vocab.teacher_ids)
+    table[lacking] = (with_bias[lacking] @ mapping).astype(table.dtype)
+    return table
 
 
 def layer_states(model, number):
