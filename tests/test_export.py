@@ -529,3 +529,22 @@ def test_a_resumed_run_keeps_the_export_of_its_student(exported, tmp_path):
     assert export._current_export(record, {**source, "name": "other"}) is None
     os.remove(kept["onnx"])
     assert export._current_export(record, source) is None
+
+
+def test_export_without_the_onnx_packages_skips_onnx_alone(exported, tmp_path, monkeypatch,
+                                                           caplog):
+    manifest, _ = exported
+    moved = tmp_path / "run"
+    shutil.copytree(manifest.model_dir, moved, ignore=shutil.ignore_patterns("export"))
+    monkeypatch.setattr(export.onnx, "missing_packages", lambda: ["tf2onnx"])
+    with caplog.at_level("WARNING"):
+        result = export.export_all(str(moved))
+    assert result["onnx"] is None and not (moved / "export" / "onnx").exists()
+    assert "ONNX skipped, tf2onnx not installed" in caplog.text
+    assert os.path.exists(os.path.join(result["saved_model"], "saved_model.pb"))
+    assert all(os.path.exists(os.path.join(result["tflite_dir"], name))
+               for name in result["tflite"]["files"])
+    with open(moved / "export" / export.EXPORT_RECORD, encoding="utf-8") as f:
+        assert json.load(f)["result"]["onnx"] is None
+    # A resumed run keeps that export: nothing missing, ONNX was never there.
+    assert export.export_all(str(moved), unless_current=True)["onnx"] is None
