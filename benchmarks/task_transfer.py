@@ -246,7 +246,7 @@ def run_pipeline(options):
 
 def vocabulary_coverage(source_dir, target_dir):
     """The share of the target student's pieces the source student has (the others start from
-    the checkpoint's unknown-piece row)."""
+    the teacher's rows mapped to the student's: transformer.checkpoint_table)."""
     from xtremedistil.manifest import Manifest  # pylint: disable=import-outside-toplevel
     source = set(Manifest.read(source_dir).student_vocab)
     target = Manifest.read(target_dir).student_vocab
@@ -330,7 +330,7 @@ def markdown(summary, command, sizes):
               f" {source['seconds'] / 60:.1f} minutes.",
               "Target pieces the source student has: "
               + ("-" if coverage is None else f"{100 * coverage:.1f}%")
-              + " (the others start from the checkpoint's unknown-piece row).",
+              + " (the others start from the teacher's rows mapped to the student's).",
               f"Total: {summary['seconds'] / 60:.1f} minutes."]
     return "\n".join(lines) + "\n"
 
