@@ -51,6 +51,10 @@ def test_transformer_student_learns_the_task_unfreezing_layer_by_layer(transform
         f"logits_{i}" for i in range(1, 6)] + [f"labels_{i}" for i in range(1, 6)]
     layers_stage = next(s for s in metrics["stages"] if s["name"] == "layers")
     assert layers_stage["best_val_loss"] < 1.0  # the mapped states came near the teacher's
+    # Each stage scored on dev says its score; the best of them is the student kept.
+    scored = {s["name"]: s["dev_score"] for s in metrics["stages"] if "dev_score" in s}
+    assert set(scored) == {n for n in names if n.startswith(("logits_", "labels_"))}
+    assert metrics["best_stage"] == max(scored, key=scored.get)
     with open(os.path.join(config.model_dir, "teacher_outputs", "stamp.json"),
               encoding="utf-8") as f:
         assert json.load(f)["layers"] == [1, 2]  # the tiny teacher's 2 layers, uniform map

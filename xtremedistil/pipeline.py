@@ -563,8 +563,8 @@ def _run(options, strategy, outputs_folder):
                      "best_val_loss": None},
                     {"name": "teacher_outputs", "seconds": round(transfer.seconds, 2),
                      "best_val_loss": None}] if teacher.trained else [])
-                  + [{k: r[k] for k in ("name", "seconds", "best_val_loss", "best_val_accuracy")
-                      if k in r} for r in records],
+                  + [{k: r[k] for k in ("name", "seconds", "best_val_loss", "best_val_accuracy",
+                                         "dev_score") if k in r} for r in records],
         "teacher_outputs_per_worker": transfer.per_worker,
         "seconds": round(time.time() - started, 2),
     }
