@@ -100,8 +100,8 @@ class TransformerStudent(students.Student):
             for layer in layers:
                 x, probabilities = layer([x, mask])
                 states.append(x)
-                attention.append(probabilities if options.attention_heads == "match"
-                                 else tf.reduce_mean(probabilities, axis=1, keepdims=True))
+                attention.append(teacher_lib.grouped_heads(
+                    probabilities, options.attention_maps_per_layer))
             return states, mask, attention
 
         def pooled(ids):  # [B, T] -> [[B, D] of each layer]
@@ -295,13 +295,12 @@ def checkpoint_table(student_table, vocab, size, teacher_table=None):
     table = student_table[vocab.lookup_table(size)]
     if teacher_table is None:
         return table
-    ids = vocab.teacher_ids[2:]  # the student's real pieces: not padding, not unknown
-    ids_known = ids[ids < len(teacher_table)]
+    # The student's real pieces (ids 2.., not padding or unknown) with a teacher row.
+    known = vocab.teacher_ids[2:] < len(teacher_table)
     with_bias = np.concatenate(
         [teacher_table, np.ones((len(teacher_table), 1), teacher_table.dtype)], axis=1)
-    student_rows = student_table[vocab.lookup_table(size)[ids_known]]
-    mapping = np.linalg.lstsq(with_bias[ids_known].astype(np.float64), student_rows,
-                              rcond=None)[0]
+    mapping = np.linalg.lstsq(with_bias[vocab.teacher_ids[2:][known]].astype(np.float64),
+                              student_table[2:][known], rcond=None)[0]
     lacking = np.setdiff1d(np.arange(min(size, len(teacher_table))), vocab.teacher_ids)
     table[lacking] = (with_bias[lacking] @ mapping).astype(table.dtype)
     return table
