@@ -32,6 +32,8 @@ stage is not available for pairs; and PAN-X en is English like rt-snippets.
 --source_run takes a finished transformer run (for example transformer_ablation.py's attention
 variant) as the source instead of distilling one: its student's shape and settings (--seq_len
 among them) are the target runs', its metrics.json the source row.
+--target_learning_rate, --target_patience and --target_monitor set the target runs' student
+schedule (their own early stopping on 500 sentences) instead of the source's.
 
 Writes --output (JSON), the same path with .md (the table) and prints both. A rerun with the
 same options resumes every run; --overwrite deletes a --model_dir made with other options.
@@ -111,6 +113,11 @@ def define_transfer_flags():
                          "each target run's stages.")
     flags.DEFINE_float("target_learning_rate", 0.0, "The student's Adam learning rate in the "
                        "target runs (0: the source run's --distil_learning_rate).")
+    flags.DEFINE_integer("target_patience", 0, "Early stopping's patience in the target runs "
+                         "(0: the source run's --patience).")
+    flags.DEFINE_enum("target_monitor", "", ["", "loss", "accuracy"], "What early stopping "
+                      "watches in the target runs' stages on labels: dev 'loss' or "
+                      "'accuracy' (empty: the source run's --label_stage_monitor).")
     flags.DEFINE_integer("target_ft_epochs", 3, "The teacher's fine-tuning epochs on the "
                          "target.")
     flags.DEFINE_list("rows", DEFAULT_ROWS, f"Target runs: {', '.join(ROWS)}.")
@@ -135,16 +142,15 @@ def source_options(task_dir, model_dir, settings):
 
 
 def target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings, epochs, ft_epochs,
-                learning_rate=0.0):
+                schedule=None):
     """[(seed, row, Options)]: every row's run on the target task for every seed. `settings`:
     the source run's options (shape, recipe); the target runs set their own data, mode, start
-    and epochs, and `learning_rate` (0: the source's) the student's."""
+    and epochs, and `schedule` (target_schedule) replaces the source's student schedule."""
     shared = {k: v for k, v in settings.items()
               if k not in ("distil_multi_hidden_states", "distil_attention", "layer_map")}
     common = dict(task=task_dir, do_NER=False, transfer_file="", baseline=False,
                   distil_epochs=epochs, ft_epochs=ft_epochs,
-                  distil_learning_rate=learning_rate or settings["distil_learning_rate"],
-                  pt_student_checkpoint="", compress_word_embedding=False)
+                  pt_student_checkpoint="", compress_word_embedding=False, **(schedule or {}))
     per_row = {
         "transferred": dict(distil_mode="none", pt_student_checkpoint=checkpoint),
         "random": dict(distil_mode="none"),
@@ -160,6 +166,13 @@ def target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings, epochs, 
                 "model_dir": os.path.join(model_dir, "target", f"seed{seed}", row)})
             runs.append((seed, row, options.validate()))
     return runs
+
+
+def target_schedule():
+    """The student options of the target runs given by flags, replacing the source run's."""
+    given = {"distil_learning_rate": FLAGS.target_learning_rate,
+             "patience": FLAGS.target_patience, "label_stage_monitor": FLAGS.target_monitor}
+    return {name: value for name, value in given.items() if value}
 
 
 def check_flags(rows, seeds):
@@ -181,8 +194,9 @@ def check_flags(rows, seeds):
                              ">= 1.")
     if FLAGS.target_epochs < 1 or FLAGS.target_ft_epochs < 1:
         raise app.UsageError("--target_epochs and --target_ft_epochs must be >= 1.")
-    if FLAGS.target_learning_rate < 0:
-        raise app.UsageError("--target_learning_rate must be >= 0 (0: the source run's).")
+    if FLAGS.target_learning_rate < 0 or FLAGS.target_patience < 0:
+        raise app.UsageError("--target_learning_rate and --target_patience must be >= 0 (0: "
+                             "the source run's).")
 
 
 # === Runs ===
@@ -362,7 +376,8 @@ def main(argv):
              "transfer_per_language": FLAGS.source_transfer}
     target = {name: FLAGS[name].value for name in (
         "target_data_dir", "target_train", "target_dev", "target_test", "target_transfer",
-        "target_epochs", "target_ft_epochs", "target_learning_rate")}
+        "target_epochs", "target_ft_epochs", "target_learning_rate", "target_patience",
+        "target_monitor")}
     if FLAGS.source_run:
         source_dir = harness.resolve(FLAGS.source_run)
         source_metrics, shape, source_manifest = given_source(source_dir)
@@ -391,7 +406,7 @@ def main(argv):
     task_dir = os.path.join(model_dir, "target", "data")
     classification.write_task(task_dir, derived, unlabeled, labels)
     runs = target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings,
-                       FLAGS.target_epochs, FLAGS.target_ft_epochs, FLAGS.target_learning_rate)
+                       FLAGS.target_epochs, FLAGS.target_ft_epochs, target_schedule())
     target_metrics = {}
     for seed, row, options in runs:
         logging.info("target run %s, seed %d: %s", row, seed, options.model_dir)

@@ -197,8 +197,10 @@ def test_task_transfer_plan_every_row_per_seed(tmp_path):
 
     assert all(o.distil_learning_rate == shared["distil_learning_rate"] for _, _, o in runs)
     slower = task_transfer.target_plan(["transferred"], [1], task_dir, str(tmp_path), checkpoint,
-                                       shared, 7, 2, learning_rate=1e-4)
-    assert slower[0][2].distil_learning_rate == 1e-4
+                                       shared, 7, 2, {"distil_learning_rate": 1e-4, "patience": 6,
+                                                      "label_stage_monitor": "accuracy"})
+    assert (slower[0][2].distil_learning_rate, slower[0][2].patience,
+            slower[0][2].label_stage_monitor) == (1e-4, 6, "accuracy")
 
     source = task_transfer.source_options(str(tmp_path / "source" / "data"),
                                           str(tmp_path / "source"), shared)
