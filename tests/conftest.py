@@ -1,7 +1,8 @@
 """Shared fixtures: a tiny BERT teacher checkpoint, an easy synthetic task, a trained model_dir.
 
-The CPU is split into 2 logical devices before TensorFlow starts, so MirroredStrategy runs
-with 2 replicas as it would on 2 GPUs.
+The CPU is split into 2 logical devices before TensorFlow starts, so that a test asking for
+MirroredStrategy runs with 2 replicas as it would on 2 GPUs. Runs default to one device: two
+replicas trace every step twice, and the tiny runs' time is mostly tracing (2.2x slower).
 """
 
 import os
@@ -17,6 +18,34 @@ from xtremedistil.synthetic import write_task, write_tiny_bert  # pylint: disabl
 distribute.split_cpu(2)
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+# The slowest modules that do not need the trained run (measured: 2-8 minutes each), started
+# first so that the two test processes end together.
+SLOWEST_FIRST = ("test_classification.py", "test_export_classification.py", "test_recipes.py",
+                 "test_multi_worker.py", "test_training.py", "test_benchmarks.py")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """pytest-xdist groups (pytest.ini: --dist loadgroup): every module with a test that needs
+    the trained run goes to one process, which trains it once; any other module goes whole to
+    a process, so that its module fixtures are built once. That group, then SLOWEST_FIRST, are
+    scheduled first."""
+    modules = {}
+    for item in items:
+        modules.setdefault(item.path.name, []).append(item)
+    def group(module):
+        trained = any("trained_run" in item.fixturenames for item in modules[module])
+        return "trained_run" if trained else module
+    def rank(module):
+        if group(module) == "trained_run":
+            return 0
+        return 1 + (SLOWEST_FIRST.index(module) if module in SLOWEST_FIRST
+                    else len(SLOWEST_FIRST))
+    order = sorted(modules, key=rank)  # stable: collection order within a rank
+    items[:] = [item for module in order for item in modules[module]]
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item.path.name)))
+
 
 def tiny_config(tmp, **overrides):
     """Options for a fast run of the whole pipeline on the synthetic task."""
@@ -33,7 +62,7 @@ def tiny_config(tmp, **overrides):
                    word_emb_dim=16, bilstm_hidden_size=16, ft_epochs=10, ft_learning_rate=3e-3,
                    ft_batch_size=8, distil_batch_size=8, distil_epochs=2,
                    distil_learning_rate=3e-3, distil_chunk_size=200, patience=2,
-                   strategy="mirrored", seed=1, baseline=True)
+                   strategy="default", seed=1, baseline=True)
     options.update(overrides)
     return options_lib.Options(**options)
 

@@ -33,7 +33,8 @@ def classification_config(tmp, pairwise, mode, **overrides):
     return tiny_config(tmp, task=str(task), transfer_file=str(task / "transfer.txt"),
                        do_NER=False, do_pairwise=pairwise, distil_mode=mode,
                        model_dir=str(tmp / mode), strategy="default", distil_epochs=2,
-                       seq_len=24 if pairwise else 16, baseline=mode == "stagewise",
+                       seq_len=24 if pairwise else 16,
+                       baseline=mode == "stagewise" and not pairwise,  # one baseline suffices
                        **overrides)
 
 

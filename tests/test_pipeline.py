@@ -1,4 +1,5 @@
-"""End-to-end: the whole pipeline on the synthetic task under MirroredStrategy (2 CPUs)."""
+"""End-to-end: the whole pipeline on the synthetic task, on one device and under
+MirroredStrategy (2 CPUs)."""
 
 import json
 import os
@@ -46,7 +47,7 @@ def test_student_learns_and_metrics_hold_every_language(trained_run):
     assert names == ["teacher_fine_tuning", "teacher_outputs", "representation", "logits_1",
                      "logits_2", "logits_3", "logits_4", "labels_1", "labels_2", "labels_3",
                      "labels_4", "baseline_labels"]
-    assert written["replicas"] == 2
+    assert written["replicas"] == 1
     assert sorted(written["baseline"]["per_language"]) == sorted(LANGUAGES)
     assert written["skipped_sentences"] == 0
 
@@ -99,9 +100,18 @@ def test_unwritable_model_dir_fails_at_start(tmp_path):
 
 def test_mixed_precision_stays_within_one_point_of_float32(trained_run, tmp_path):
     _, float32_metrics = trained_run
-    # One device (the float32 run used two): the policy is under test, not the strategy.
-    mixed = pipeline.run(tiny_config(tmp_path, opt_policy="mixed_bfloat16", baseline=False,
-                                     strategy="default"))
+    mixed = pipeline.run(tiny_config(tmp_path, opt_policy="mixed_bfloat16", baseline=False))
     for model in ("teacher", "student"):
         assert mixed[model]["mean_f1"] == pytest.approx(float32_metrics[model]["mean_f1"],
                                                         abs=0.01)
+
+
+def test_two_replicas_fine_tune_distil_and_learn(tmp_path):
+    """MirroredStrategy over the 2 logical CPUs: the teacher, its outputs and the student's
+    stages run with a batch on each replica."""
+    config = tiny_config(tmp_path, strategy="mirrored", distil_mode="soft", baseline=False)
+    metrics = pipeline.run(config)
+    assert metrics["replicas"] == 2
+    assert [s["name"] for s in metrics["stages"]] == [
+        "teacher_fine_tuning", "teacher_outputs", "teacher_logits", "labels"]
+    assert metrics["teacher"]["mean_f1"] > 0.6 and metrics["student"]["mean_f1"] > 0.6
