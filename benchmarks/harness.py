@@ -174,7 +174,8 @@ def prepare_model_dir(model_dir, manifest, reuse_from):
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             previous = json.load(f)
-        previous["recipe"] = _with_defaults(previous.get("recipe", {}))
+        if "recipe" in previous:  # task_transfer.py --source_run writes none
+            previous["recipe"] = _with_defaults(previous["recipe"])
         changed = sorted(k for k in set(previous) | set(manifest)
                          if previous.get(k) != manifest.get(k))
         if changed and not FLAGS.overwrite:

@@ -11,6 +11,7 @@ import sys
 import types
 
 import pytest
+from absl import app
 
 from benchmarks import harness
 from benchmarks import task_transfer
@@ -294,3 +295,16 @@ def test_task_transfer_source_run_gives_its_shape_and_refuses_a_bilstm(tmp_path)
         task_transfer.given_source(str(bilstm))
     with pytest.raises(task_transfer.app.UsageError, match="no finished run"):
         task_transfer.given_source(str(tmp_path))
+
+
+def test_a_model_dir_without_a_recipe_resumes_with_the_same_options(tmp_path, monkeypatch):
+    """benchmark.json of task_transfer.py --source_run has no recipe: a rerun with the same
+    options resumes (it was refused as a changed recipe), other options are refused."""
+    monkeypatch.setattr(harness, "FLAGS", types.SimpleNamespace(overwrite=False))
+    manifest = {"source_run": "src", "source_options": {"seed": 1},
+                "target": {"target_train": 500}}
+    harness.prepare_model_dir(str(tmp_path), manifest, "")
+    harness.prepare_model_dir(str(tmp_path), manifest, "")
+    with pytest.raises(app.UsageError, match="target"):
+        harness.prepare_model_dir(str(tmp_path), {**manifest, "target": {"target_train": 200}},
+                                  "")
