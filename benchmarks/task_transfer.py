@@ -109,13 +109,14 @@ def define_transfer_flags():
     flags.DEFINE_integer("target_transfer", 0, "The teacher row's transfer set: 0 the labeled "
                          "texts themselves (no extra text), N the next N train sentences "
                          "unlabeled, -1 all the rest.")
-    flags.DEFINE_integer("target_epochs", 10, "Epochs (at most; --patience stops early) of "
+    flags.DEFINE_integer("target_epochs", 20, "Epochs (at most; --patience stops early) of "
                          "each target run's stages.")
     flags.DEFINE_float("target_learning_rate", 0.0, "The student's Adam learning rate in the "
                        "target runs (0: the source run's --distil_learning_rate).")
-    flags.DEFINE_integer("target_patience", 0, "Early stopping's patience in the target runs "
-                         "(0: the source run's --patience).")
-    flags.DEFINE_enum("target_monitor", "", ["", "loss", "accuracy"], "What early stopping "
+    flags.DEFINE_integer("target_patience", 5, "Early stopping's patience in the target runs "
+                         "(0: the source run's --patience). 5 and 'accuracy' chosen on dev: "
+                         "RESULTS #67.")
+    flags.DEFINE_enum("target_monitor", "accuracy", ["", "loss", "accuracy"], "What early stopping "
                       "watches in the target runs' stages on labels: dev 'loss' or "
                       "'accuracy' (empty: the source run's --label_stage_monitor).")
     flags.DEFINE_integer("target_ft_epochs", 3, "The teacher's fine-tuning epochs on the "
