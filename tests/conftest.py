@@ -33,18 +33,17 @@ def pytest_collection_modifyitems(items):
     modules = {}
     for item in items:
         modules.setdefault(item.path.name, []).append(item)
-    def group(module):
-        trained = any("trained_run" in item.fixturenames for item in modules[module])
-        return "trained_run" if trained else module
+    group = {module: "trained_run" if any("trained_run" in item.fixturenames for item in tests)
+             else module for module, tests in modules.items()}
     def rank(module):
-        if group(module) == "trained_run":
+        if group[module] == "trained_run":
             return 0
         return 1 + (SLOWEST_FIRST.index(module) if module in SLOWEST_FIRST
                     else len(SLOWEST_FIRST))
     order = sorted(modules, key=rank)  # stable: collection order within a rank
     items[:] = [item for module in order for item in modules[module]]
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(group(item.path.name)))
+        item.add_marker(pytest.mark.xdist_group(group[item.path.name]))
 
 
 def tiny_config(tmp, **overrides):
