@@ -65,7 +65,8 @@ SET_PER_RUN = ("task", "transfer_file", "train_file", "dev_file", "test_file", "
 READ_OPTIONS = ("encoding", "language", "skip_bad_lines")
 # Every other option (--strategy, --opt_policy, ...) goes to the pipeline as given.
 PASS_THROUGH = tuple(f.name for f in options_lib.fields()
-                     if f.name not in harness.RECIPE_OPTIONS + SET_PER_RUN + READ_OPTIONS)
+                     if f.name not in harness.RECIPE_OPTIONS + harness.RUN_OPTIONS + SET_PER_RUN
+                     + READ_OPTIONS)
 # Recipe defaults other than Options': the multilingual teacher, a student vocabulary that
 # keeps the student far smaller than it (250k teacher pieces), pieces for ~99% of the
 # rt-snippets sentences and tatoeba pairs whole, and epochs sized for < 60 minutes on 2 cores.
@@ -512,7 +513,8 @@ def main(argv):
     task = os.path.basename(os.path.normpath(folder))
     started = time.time()
     recipe = harness.recipe_options()
-    settings = {**recipe, **{name: FLAGS[name].value for name in PASS_THROUGH},
+    settings = {**recipe, **harness.run_options(),
+                **{name: FLAGS[name].value for name in PASS_THROUGH},
                 "do_pairwise": FLAGS.pairwise}
     data_options = {"data_dir": folder, "pairwise": FLAGS.pairwise, "labeled": FLAGS.labeled,
                     "dev": FLAGS.dev, "test": FLAGS.test,

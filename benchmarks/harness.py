@@ -47,6 +47,9 @@ RECIPE_OPTIONS = (
 # Options that decide the fine-tuned teacher (with the data): --reuse_teacher_from checks them.
 TEACHER_KEYS = ("seq_len", "pt_teacher_checkpoint", "ft_batch_size", "ft_epochs",
                 "ft_learning_rate", "teacher_recipe", "patience", "seed")
+# Options that decide how a run executes, not its recipe (not in benchmark.json): every
+# benchmark has them, so that a long run can take one device and checkpoint often.
+RUN_OPTIONS = ("strategy", "distil_chunk_size", "checkpoint_steps")
 TASK_FILES = ("train", "dev", "test")
 
 
@@ -54,8 +57,8 @@ TASK_FILES = ("train", "dev", "test")
 
 def define_flags(name, quick, quick_note="", defaults=None):
     """The flags every benchmark has: --model_dir, --output and --quick (default paths from
-    `name`), --reuse_teacher_from, --overwrite, and the recipe options with the benchmark's
-    `defaults` (sized for its time budget) instead of Options'.
+    `name`), --reuse_teacher_from, --overwrite, the run options (RUN_OPTIONS) and the recipe
+    options with the benchmark's `defaults` (sized for its time budget) instead of Options'.
 
     The script shows them in its --help with flags.adopt_module_key_flags(harness)."""
     flags.DEFINE_string("model_dir", f"benchmarks/out/{name}", "Pipeline output folder.")
@@ -73,7 +76,8 @@ def define_flags(name, quick, quick_note="", defaults=None):
                       "Delete --model_dir first when it holds a run with other options "
                       "(otherwise such a run is refused; the same options resume).")
     options_lib.define_flags(FLAGS, names=RECIPE_OPTIONS, defaults=defaults)
-    for name in RECIPE_OPTIONS:
+    options_lib.define_flags(FLAGS, names=RUN_OPTIONS)
+    for name in RECIPE_OPTIONS + RUN_OPTIONS:
         flags.declare_key_flag(name)
 
 
@@ -126,6 +130,11 @@ def recipe_options(flag_values=FLAGS):
     preset = recipes.preset(values["recipe"])
     return {name: preset[name] if name in preset and name not in given else value
             for name, value in values.items()}
+
+
+def run_options(flag_values=FLAGS):
+    """The run options' flag values (RUN_OPTIONS)."""
+    return {name: flag_values[name].value for name in RUN_OPTIONS}
 
 
 def command_line():
@@ -261,7 +270,7 @@ def run_pipeline(model_dir, task_dir, recipe):
     options = options_lib.Options(
         task=task_dir, transfer_file=os.path.join(task_dir, "transfer.txt"),
         model_dir=model_dir, data_format="xtremedistil", tag_scheme="iob2", baseline=True,
-        **recipe)
+        **recipe, **run_options())
     # recipe_options() applied the recipe's preset: every option is chosen.
     metrics = pipeline.run(options, given=options.to_dict())
     return metrics, dev_scores(model_dir)

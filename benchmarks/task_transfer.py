@@ -72,7 +72,6 @@ ROW_NAMES = {"transferred": "student, distilled on PAN-X, fine-tuned",
                                 "on the target (soft)",
              "pca_init": "student, random encoder over the teacher's PCA embeddings, fine-tuned"}
 # How the runs execute, not what they learn: flags here, not in benchmark.json.
-RUN_OPTIONS = ("strategy", "distil_chunk_size", "checkpoint_steps")
 # The source run's recipe: panx.py's defaults, a transformer student whose word embeddings are
 # as wide as its encoder (--pt_student_checkpoint needs it), and rt-snippets' length (the
 # exported position table has --seq_len rows; PAN-X sentences are far shorter), with
@@ -126,10 +125,7 @@ def define_transfer_flags():
                       "reported); the source run uses --seed.")
     harness.define_flags("task_transfer", QUICK, "; a smoke run of a few minutes",
                          RECIPE_DEFAULTS)
-    options_lib.define_flags(FLAGS, names=RUN_OPTIONS)
     flags.adopt_module_key_flags(harness)
-    for name in RUN_OPTIONS:
-        flags.declare_key_flag(name)
 
 
 # === Plan ===
@@ -362,7 +358,7 @@ def main(argv):
     started = time.time()
     model_dir = harness.resolve(FLAGS.model_dir)
     recipe = harness.recipe_options()
-    settings = {**recipe, **{name: FLAGS[name].value for name in RUN_OPTIONS}}
+    settings = {**recipe, **harness.run_options()}
     source_data = harness.resolve(FLAGS.source_data_dir)
     target_data = harness.resolve(FLAGS.target_data_dir)
     for flag, folder in (("source_data_dir", source_data), ("target_data_dir", target_data)):
@@ -382,7 +378,7 @@ def main(argv):
     if FLAGS.source_run:
         source_dir = harness.resolve(FLAGS.source_run)
         source_metrics, shape, source_manifest = given_source(source_dir)
-        settings = {**shape, **{name: FLAGS[name].value for name in RUN_OPTIONS}}
+        settings = {**shape, **harness.run_options()}
         harness.prepare_model_dir(model_dir, {**source_manifest, "target": target}, "")
     else:
         source_manifest = {"data": {"data_dir": source_data, "languages": languages, **sizes},

@@ -88,7 +88,6 @@ VARIANTS = {
 }
 DEFAULT_VARIANTS = "single_layer,multi_layer,attention,all_at_once"
 # How the runs execute, not what they learn: flags here, not in benchmark.json.
-RUN_OPTIONS = ("strategy", "distil_chunk_size", "checkpoint_steps")
 # panx.py's --quick data, the "--quick data".
 DATA_DEFAULTS = {key: panx.QUICK[key] for key in (
     "languages", "train_per_language", "dev_per_language", "test_per_language",
@@ -107,10 +106,7 @@ def define_ablation_flags():
                       f"Variants, each its own pipeline run, in order: {', '.join(VARIANTS)}.")
     harness.define_flags("transformer_ablation", QUICK, "; a smoke run of a few minutes",
                          RECIPE_DEFAULTS)
-    options_lib.define_flags(FLAGS, names=RUN_OPTIONS)
     flags.adopt_module_key_flags(harness)
-    for name in RUN_OPTIONS:
-        flags.declare_key_flag(name)
 
 
 # === The all-at-once recipe ===
@@ -287,7 +283,7 @@ def main(argv):
                     "recipe": recipe}, FLAGS.reuse_teacher_from)
     task_dir = os.path.join(model_dir, "data")
     runs = plan(variants, {**recipe,
-                           **{name: FLAGS[name].value for name in RUN_OPTIONS}},
+                           **harness.run_options()},
                 task_dir, model_dir)
     splits, transfer, counts = panx.load_panx(data_dir, languages, **sizes)
     harness.write_task(task_dir, splits, transfer, panx.PANX_TAGS)

@@ -28,7 +28,7 @@ SHAPE = {"student": "transformer", "num_hidden_layers": 2, "hidden_size": 32,
 
 def settings(**overrides):
     """The options every run of a plan shares, as the scripts build them from their flags."""
-    names = harness.RECIPE_OPTIONS + task_transfer.RUN_OPTIONS
+    names = harness.RECIPE_OPTIONS + harness.RUN_OPTIONS
     defaults = options_lib.Options()
     values = {name: getattr(defaults, name) for name in names}
     return {**values, **SHAPE, **overrides}
