@@ -153,17 +153,18 @@ def test_resume_after_a_kill_while_a_checkpoint_was_written(tmp_path):
 
 
 def test_sigkill_mid_stage_then_resume_completes(tmp_path):
-    # Short training: this test checks resuming, not quality.
+    # Short training: this test checks resuming, not quality; soft distillation has two
+    # student stages (teacher_logits, labels), so the kill lands in the second.
     # Checkpoints every 3 batches: the kill lands mid-epoch.
     config = tiny_config(tmp_path, baseline=False, ft_epochs=2, distil_epochs=2, patience=2,
-                         checkpoint_steps=3, strategy="default")
+                         checkpoint_steps=3, strategy="default", distil_mode="soft")
     command = [sys.executable, "run_xtreme_distil.py", *script_flags(config), "--noexport"]
     log = open(tmp_path / "first.log", "w", encoding="utf-8")  # pylint: disable=consider-using-with
     process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     student = os.path.join(config.model_dir, "student")
     deadline = time.time() + 600
-    # Kill once the second logit sub-stage has written a checkpoint: mid-stage, not between.
-    while not os.path.exists(os.path.join(student, "logits_2.state.json")):
+    # Kill once the labels stage has written a checkpoint: mid-stage, not between.
+    while not os.path.exists(os.path.join(student, "labels.state.json")):
         assert process.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
         assert time.time() < deadline
         time.sleep(0.05)
@@ -177,12 +178,12 @@ def test_sigkill_mid_stage_then_resume_completes(tmp_path):
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900,
                             check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "logits_2: resuming at epoch" in result.stderr
-    for name in ("representation", "logits_1"):
-        assert f"stage {name}: done in an earlier run" in result.stderr
+    assert "labels: resuming at epoch" in result.stderr
+    assert "stage teacher_logits: done in an earlier run" in result.stderr
     with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as f:
         metrics = json.load(f)
-    assert len(metrics["stages"]) == 11
+    assert [s["name"] for s in metrics["stages"]] == [
+        "teacher_fine_tuning", "teacher_outputs", "teacher_logits", "labels"]
     assert sorted(metrics["student"]["per_language"]) == ["xx", "yy", "zz"]
     assert not glob.glob(os.path.join(student, "*.state.json*"))
     assert not glob.glob(os.path.join(student, "*.tmp*"))  # nor temp files the kill left
