@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
+import transformers
 
 from tests.conftest import script_flags, tiny_config
 from xtremedistil import training
@@ -110,6 +111,31 @@ def test_resume_mid_epoch_trains_the_remaining_batches(tmp_path):
     assert state(tmp_path)["epoch"] == 3
     assert state(tmp_path)["optimizer_step"] == 15  # 3 whole epochs, no batch repeated
     assert len(glob.glob(str(tmp_path / "fit.ckpt-*.index"))) == 1  # older ones removed
+
+
+def test_resume_mid_epoch_restores_the_teachers_adamw(tmp_path):
+    """The teacher's optimizer (transformers' AdamWeightDecay, a legacy Keras optimizer)
+    resumes with its step and moments, as the students' Adam does."""
+    def adamw_model():
+        optimizer, _ = transformers.create_optimizer(0.01, num_train_steps=15,
+                                                     num_warmup_steps=1, weight_decay_rate=0.01)
+        model = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(1)])
+        model.compile(optimizer, loss="mse")
+        return model
+
+    x, y = regression_data(rows=32 * 5)
+    killed = adamw_model()
+    with pytest.raises(KeyboardInterrupt):
+        fit(killed, tmp_path, 3, x, y, checkpoint_steps=2, callbacks=[StopAfter(8)])
+    assert state(tmp_path)["optimizer_step"] == 7
+    resumed = adamw_model()
+    training._load_state(resumed, str(tmp_path), "fit",  # pylint: disable=protected-access
+                         training.KeepBest(5, str(tmp_path / "unused.h5")))
+    moments = resumed.optimizer.variables()[1:]
+    assert resumed.optimizer.iterations.numpy() == 7 and len(moments) == 4
+    assert all(np.abs(m.numpy()).sum() > 0 for m in moments)
+    fit(adamw_model(), tmp_path, 3, x, y, checkpoint_steps=2)
+    assert state(tmp_path)["optimizer_step"] == 15
 
 
 def test_resumed_run_sees_the_batches_of_an_uninterrupted_one(tmp_path):

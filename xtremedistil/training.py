@@ -275,13 +275,23 @@ def _load_state(model, folder, name, keep_best):
     with open(path, encoding="utf-8") as f:
         state = json.load(f)
     with model.distribute_strategy.scope():
-        model.optimizer.build(model.trainable_variables)  # slots exist before they are read
+        _create_slots(model.optimizer, model.trainable_variables)
     tf.train.Checkpoint(model=model, optimizer=model.optimizer).read(
         os.path.join(folder, state["checkpoint"])).assert_existing_objects_matched()
     keep_best.best, keep_best.wait = state["best"], state["wait"]
     logging.info("%s: resuming at epoch %d, batch %d, from %s", name, state["epoch"] + 1,
                  state["batches_done"], state["checkpoint"])
     return state
+
+
+def _create_slots(optimizer, variables):
+    """Creates the optimizer's slots (Adam's moments) so that the checkpoint restores them.
+    The teacher's AdamW (transformers.create_optimizer) is a legacy Keras optimizer, which
+    has no build()."""
+    if isinstance(optimizer, tf_keras.optimizers.legacy.Optimizer):
+        optimizer._create_all_weights(variables)  # pylint: disable=protected-access
+    else:
+        optimizer.build(variables)
 
 
 def _remove_checkpoint_files(folder, name, keep=None):
