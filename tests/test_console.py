@@ -172,6 +172,24 @@ def test_epoch_progress_in_a_log_file_is_a_line_a_minute(monkeypatch):
     assert "\r" not in stream.getvalue()
 
 
+def test_epoch_progress_of_a_resumed_epoch_counts_from_the_batches_done(monkeypatch):
+    """A run resumed after 60 of 150 batches (of 1 s): the line at 60 s says 120/150, and the
+    time left is 30 batches of this epoch and 150 of the next; the next epoch counts from 0."""
+    clock = [0.0]
+    monkeypatch.setattr(console.time, "monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    progress = console.EpochProgress("teacher", 2, steps_per_epoch=150, stream=stream)
+    progress.resume_at(60)
+    drive(progress, [0], 90, clock)
+    lines = stream.getvalue().splitlines()
+    assert lines == [
+        "  teacher epoch 1/2 [================....] 120/150, loss 0.5000, ~3 min left",
+        "  teacher epoch 1/2: loss 0.2500, val_loss 0.1250 (2 min, ~3 min left at most)"]
+    drive(progress, [1], 150, clock)
+    assert stream.getvalue().splitlines()[2].startswith(
+        "  teacher epoch 2/2 [========............] 60/150")
+
+
 def test_epoch_progress_bar_on_a_terminal(monkeypatch):
     clock = [0.0]
     monkeypatch.setattr(console.time, "monotonic", lambda: clock[0])

@@ -211,6 +211,12 @@ def _epoch_progress_class():
             self.epoch_seconds = []  # of the epochs timed in this process
             self.epoch, self.epoch_start, self.last_draw = start_epoch, 0.0, 0.0
             self.batches, self.learned_steps, self.bar_shown = 0, None, False
+            self.skipped = 0  # batches of this epoch a killed run trained before the resume
+
+        def resume_at(self, batches):
+            """The next epoch continues an interrupted one after `batches` batches
+            (training.fit_resumable calls it): its batches are counted from there."""
+            self.skipped = batches
 
         @property
         def out(self):
@@ -222,14 +228,14 @@ def _epoch_progress_class():
             self.batches = 0
 
         def on_train_batch_end(self, batch, logs=None):
-            self.batches = batch + 1
+            self.batches = self.skipped + batch + 1
             now = time.monotonic()
             terminal = _isatty(self.out)
             # A log file gets a line a minute: an epoch of a large transfer set takes many.
             if now - self.last_draw < (self.interval if terminal else self.log_interval):
                 return
             self.last_draw = now
-            text = self._progress_text(batch, logs, now)
+            text = self._progress_text(logs, now)
             if not terminal:
                 print(text, file=self.out, flush=True)
                 return
@@ -238,13 +244,16 @@ def _epoch_progress_class():
             self.out.flush()
             self.bar_shown = True
 
-        def _progress_text(self, batch, logs, now):
-            steps = self.params.get("steps") or self.steps_per_epoch or self.learned_steps
-            elapsed, done = now - self.epoch_start, batch + 1
+        def _progress_text(self, logs, now):
+            params_steps = self.params.get("steps")
+            steps = (params_steps and self.skipped + params_steps) or self.steps_per_epoch or \
+                self.learned_steps
+            elapsed, done = now - self.epoch_start, self.batches
+            per_batch = elapsed / (done - self.skipped)  # timed in this process
             if steps:
                 filled = min(20, 20 * done // steps)
                 text = f"[{'=' * filled}{'.' * (20 - filled)}] {done}/{steps}"
-                rest = elapsed / done * max(0, steps - done)
+                rest = per_batch * max(0, steps - done)
             else:
                 text = f"batch {done}"
                 rest = max(0.0, self._mean() - elapsed) if self.epoch_seconds else None
@@ -252,14 +261,16 @@ def _epoch_progress_class():
             if logs and "loss" in logs:
                 text += f", loss {float(logs['loss']):.4f}"
             if rest is not None:
-                per_epoch = self._mean() if self.epoch_seconds else elapsed + rest
+                per_epoch = self._mean() if self.epoch_seconds else per_batch * steps
                 text += f", ~{duration(rest + per_epoch * (self.epochs - self.epoch - 1))} left"
             return text
 
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.monotonic() - self.epoch_start
-            self.epoch_seconds.append(seconds)
+            # A resumed epoch ran part of its batches here: its time scaled to a whole epoch.
+            self.epoch_seconds.append(seconds * self.batches / max(1, self.batches - self.skipped))
             self.learned_steps = self.learned_steps or self.batches or None
+            self.skipped = 0
             self.next_epoch = self.epoch + 1
             values = ", ".join(f"{key} {float(value):.4f}" for key, value in (logs or {}).items()
                                if _is_number(value))

@@ -247,6 +247,9 @@ def fit_resumable(model, folder, name, keep_best, epochs, train_data, validation
             data, steps = data.fit_input(batches_done)
         elif batches_done:
             data = data.skip(batches_done)  # finish the interrupted epoch
+        for callback in extra_callbacks:
+            if hasattr(callback, "resume_at"):  # console.EpochProgress
+                callback.resume_at(batches_done)
         batches_done = 0
         # One fit call per epoch: each epoch gets its own dataset.
         model.fit(data, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps,
