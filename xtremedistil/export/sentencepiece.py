@@ -45,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from xtremedistil.export.piece_tokenizer import PieceTokenizer
 from xtremedistil.export.wordpiece import UnsupportedTokenizerError, student_id_table
 
 __all__ = ["SentencePieceGraphTokenizer", "SentencePieceSettings", "UnsupportedTokenizerError",
@@ -302,7 +303,7 @@ def _added_token_pattern(settings):
     return "|".join(pattern(t) for t in sorted(settings.added_tokens, key=len, reverse=True))
 
 
-class SentencePieceGraphTokenizer(tf.Module):
+class SentencePieceGraphTokenizer(PieceTokenizer):
     """Words -> student ids [B, T] and each word's first-piece position (`encode_words`, NER);
     raw texts -> student ids [B, T] (`text_ids`, classification); in the graph.
 
@@ -325,12 +326,7 @@ class SentencePieceGraphTokenizer(tf.Module):
     """
 
     def __init__(self, settings, student_of_teacher_id, seq_len):
-        super().__init__(name="sentencepiece_tokenizer")
-        self._settings = settings
-        self._seq_len = seq_len
-        ids = settings.all_ids()
-        self._cls_id, self._sep_id = ids[settings.cls_token], ids[settings.sep_token]
-        self._pad_id, self._unk_id = ids[settings.pad_token], ids[settings.unk_token]
+        super().__init__("sentencepiece_tokenizer", settings, student_of_teacher_id, seq_len)
         self._model_unk_id = settings.unk_id
         self._proto_unk_id = len(settings.pieces)
         self.sentencepiece = tf_text.SentencepieceTokenizer(model=settings.model_proto(),
@@ -348,8 +344,6 @@ class SentencePieceGraphTokenizer(tf.Module):
                 tf.constant([settings.added_tokens[t] for t in added], tf.int64)),
             default_value=-1)
         self._added_pattern = _added_token_pattern(settings)
-        self.student_of_teacher_id = tf.Variable(student_of_teacher_id, trainable=False,
-                                                 name="student_of_teacher_id")
 
     # --- Normalisation ---
 
@@ -448,41 +442,6 @@ class SentencePieceGraphTokenizer(tf.Module):
             tf.boolean_mask(added_id, is_added), tf.cast(is_added, tf.int64))  # [M, (0|1)]
         part_pieces = tf.concat([part_pieces, added], axis=1)  # an added part has no pieces
         return parts.with_flat_values(part_pieces).merge_dims(1, 2)  # [N, (P)]
-
-    def word_pieces(self, words):
-        """[N] words -> ragged [N, (P)] teacher piece ids, at least one per word."""
-        pieces = self.pieces(words)  # [N, (P)]
-        pieceless = tf.cast(pieces.row_lengths() == 0, tf.int64)
-        unknown = tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(pieceless)], tf.constant(self._unk_id, tf.int64)), pieceless)
-        return tf.concat([pieces, unknown], axis=1)
-
-    # --- Student ids ---
-
-    def encode_words(self, words):
-        """Ragged [B, (W)] words -> (student ids [B, T], first-piece positions ragged [B, (W)]
-        int64; positions >= T - 1 mean the word was cut off)."""
-        flat_words = tf_text.coerce_to_structurally_valid_utf8(words.flat_values)  # [N]
-        pieces = self.word_pieces(flat_words)  # [N, (P)]
-        sentence_pieces = words.with_flat_values(pieces).merge_dims(1, 2)  # [B, (P)]
-        before_word = tf.cumsum(pieces.row_lengths(), exclusive=True)  # [N]
-        sentence_start = tf.gather(sentence_pieces.row_starts(), words.value_rowids())  # [N]
-        first_piece = 1 + before_word - sentence_start  # [N], after '<s>'
-        return self.student_ids(sentence_pieces), words.with_flat_values(first_piece)
-
-    def text_ids(self, texts):
-        """[B] raw texts -> student ids [B, T], as tasks.classification.encode gives them."""
-        return self.student_ids(self.pieces(tf_text.coerce_to_structurally_valid_utf8(texts)))
-
-    def student_ids(self, sentence_pieces):
-        """Ragged [B, (P)] teacher piece ids -> student ids [B, T]: '<s>' + the first T - 2
-        pieces + '</s>', padded with '<pad>'."""
-        body = sentence_pieces[:, :self._seq_len - 2]  # [B, (<= T - 2)]
-        cls = tf.fill([body.nrows(), 1], tf.constant(self._cls_id, tf.int64))  # [B, 1]
-        sep = tf.fill([body.nrows(), 1], tf.constant(self._sep_id, tf.int64))  # [B, 1]
-        teacher_ids = tf.concat([cls, body, sep], axis=1).to_tensor(
-            default_value=tf.constant(self._pad_id, tf.int64), shape=[None, self._seq_len])
-        return tf.gather(self.student_of_teacher_id, teacher_ids)  # [B, T]
 
 
 # === Either teacher tokenizer ===

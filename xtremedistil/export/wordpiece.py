@@ -18,6 +18,7 @@ import string
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from xtremedistil.export.piece_tokenizer import PieceTokenizer
 from xtremedistil.students import vocab as vocab_lib
 
 # Characters BERT's normaliser deletes: Cc (but tab, newline, carriage return), Cf, Co, U+FFFD.
@@ -171,7 +172,7 @@ def _escape_re2(text):
     return "".join("\\" + c if c in string.punctuation else c for c in text)
 
 
-class GraphTokenizer(tf.Module):
+class GraphTokenizer(PieceTokenizer):
     """Words -> student ids [B, T] and each word's first-piece position, in the graph
     (`encode_words`, NER's words, split by `export.spans.split_words`); raw texts -> student
     ids [B, T] (`text_ids`, classification).
@@ -199,12 +200,8 @@ class GraphTokenizer(tf.Module):
     """
 
     def __init__(self, settings, student_of_teacher_id, seq_len):
-        super().__init__(name="graph_tokenizer")
-        self._settings = settings
-        self._seq_len = seq_len
+        super().__init__("graph_tokenizer", settings, student_of_teacher_id, seq_len)
         ids = settings.all_ids()
-        self._cls_id, self._sep_id = ids[settings.cls_token], ids[settings.sep_token]
-        self._pad_id, self._unk_id = ids[settings.pad_token], ids[settings.unk_token]
         pieces = sorted(ids)
         self.piece_table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
@@ -214,8 +211,6 @@ class GraphTokenizer(tf.Module):
             self.piece_table, suffix_indicator=settings.prefix,
             max_bytes_per_word=4 * settings.max_chars_per_word + 4, token_out_type=tf.int64,
             unknown_token=settings.unk_token)
-        self.student_of_teacher_id = tf.Variable(student_of_teacher_id, trainable=False,
-                                                 name="student_of_teacher_id")
         self._raw_added = _alternatives(settings.raw_added_tokens)
         keep = [_PUNCTUATION] + ([_CJK] if settings.handle_chinese_chars else [])
         added = list(settings.raw_added_tokens) + list(settings.normalized_added_tokens)
@@ -238,14 +233,6 @@ class GraphTokenizer(tf.Module):
             text = tf.strings.lower(text, encoding="utf-8")
         return text
 
-    def word_pieces(self, words):
-        """[N] words -> ragged [N, (P)] teacher piece ids, at least one piece per word."""
-        pieces = self.pieces(words)  # [N, (P)]
-        pieceless = tf.cast(pieces.row_lengths() == 0, tf.int64)
-        unknown = tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(pieceless)], tf.constant(self._unk_id, tf.int64)), pieceless)
-        return tf.concat([pieces, unknown], axis=1)
-
     def pieces(self, words):
         """[N] words or whole texts -> ragged [N, (P)] teacher piece ids (none for a text
         without any, e.g. '' or only spaces)."""
@@ -266,28 +253,3 @@ class GraphTokenizer(tf.Module):
             tf.where(too_long, self._settings.unk_token, tokens.flat_values))  # [M, (S)]
         pieces = self.wordpiece.tokenize(tokens).merge_dims(1, 2)  # [M, (P)]
         return parts.with_flat_values(pieces).merge_dims(1, 2)  # [N, (P)]
-
-    def encode_words(self, words):
-        """Ragged [B, (W)] words -> (student ids [B, T], first-piece positions ragged [B, (W)]
-        int64; positions >= T - 1 mean the word was cut off)."""
-        pieces = self.word_pieces(words.flat_values)  # [N, (P)]
-        sentence_pieces = words.with_flat_values(pieces).merge_dims(1, 2)  # [B, (P)]
-        before_word = tf.cumsum(pieces.row_lengths(), exclusive=True)  # [N]
-        sentence_start = tf.gather(sentence_pieces.row_starts(), words.value_rowids())  # [N]
-        first_piece = 1 + before_word - sentence_start  # [N], after [CLS]
-        return self.student_ids(sentence_pieces), words.with_flat_values(first_piece)
-
-    def text_ids(self, texts):
-        """[B] raw texts -> student ids [B, T], as tasks.classification.encode gives them."""
-        return self.student_ids(self.pieces(tf_text.coerce_to_structurally_valid_utf8(texts)))
-
-    def student_ids(self, sentence_pieces):
-        """Ragged [B, (P)] teacher piece ids -> student ids [B, T]: [CLS] + the first T - 2
-        pieces + [SEP], padded with [PAD]."""
-        body = sentence_pieces[:, :self._seq_len - 2]  # [B, (<= T - 2)]
-        cls = tf.fill([body.nrows(), 1], tf.constant(self._cls_id, tf.int64))  # [B, 1]
-        sep = tf.fill([body.nrows(), 1], tf.constant(self._sep_id, tf.int64))  # [B, 1]
-        teacher_ids = tf.concat([cls, body, sep], axis=1).to_tensor(
-            default_value=tf.constant(self._pad_id, tf.int64), shape=[None, self._seq_len])
-        return tf.gather(self.student_of_teacher_id, teacher_ids)  # [B, T]
-
