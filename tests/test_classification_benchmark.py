@@ -113,9 +113,11 @@ def test_run_options_are_valid_classification_options(tmp_path):
 def test_every_option_is_a_flag_or_set_per_run():
     names = {f.name for f in options_lib.fields()}
     covered = (set(classification.PASS_THROUGH) | set(classification.READ_OPTIONS)
-               | set(classification.SET_PER_RUN) | set(classification.harness.RECIPE_OPTIONS))
+               | set(classification.SET_PER_RUN) | set(classification.harness.RECIPE_OPTIONS)
+               | set(classification.harness.RUN_OPTIONS))
     assert names == covered
     assert not set(classification.PASS_THROUGH) & set(classification.SET_PER_RUN)
+    assert not set(classification.PASS_THROUGH) & set(classification.harness.RUN_OPTIONS)
 
 
 # === Report from hand-made metrics ===
