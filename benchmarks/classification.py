@@ -63,7 +63,8 @@ SET_PER_RUN = ("task", "transfer_file", "train_file", "dev_file", "test_file", "
                "max_transfer")
 # Options used to read --data_dir; the derived files are UTF-8 with a 'lang:' prefix.
 READ_OPTIONS = ("encoding", "language", "skip_bad_lines")
-# Every other option (--strategy, --opt_policy, ...) goes to the pipeline as given.
+# Every other option (--opt_policy, ...) goes to the pipeline as given; the run options
+# (--strategy, --checkpoint_steps, ...) come from the harness.
 PASS_THROUGH = tuple(f.name for f in options_lib.fields()
                      if f.name not in harness.RECIPE_OPTIONS + harness.RUN_OPTIONS + SET_PER_RUN
                      + READ_OPTIONS)

@@ -71,7 +71,6 @@ ROW_NAMES = {"transferred": "student, distilled on PAN-X, fine-tuned",
              "teacher_student": "student, distilled on PAN-X, then distilled from the teacher "
                                 "on the target (soft)",
              "pca_init": "student, random encoder over the teacher's PCA embeddings, fine-tuned"}
-# How the runs execute, not what they learn: flags here, not in benchmark.json.
 # The source run's recipe: panx.py's defaults, a transformer student whose word embeddings are
 # as wide as its encoder (--pt_student_checkpoint needs it), and rt-snippets' length (the
 # exported position table has --seq_len rows; PAN-X sentences are far shorter), with

@@ -87,7 +87,6 @@ VARIANTS = {
                                   True, attention_heads="match"),
 }
 DEFAULT_VARIANTS = "single_layer,multi_layer,attention,all_at_once"
-# How the runs execute, not what they learn: flags here, not in benchmark.json.
 # panx.py's --quick data, the "--quick data".
 DATA_DEFAULTS = {key: panx.QUICK[key] for key in (
     "languages", "train_per_language", "dev_per_language", "test_per_language",
