@@ -99,6 +99,16 @@ def test_resume_continues_after_the_last_epoch_with_optimizer_moments(tmp_path):
     assert state(tmp_path)["optimizer_step"] == 4 * 2  # 2 batches an epoch, across the resume
 
 
+def test_train_function_is_traced_once_across_epochs(tmp_path):
+    """The optimizer's slots exist before the first trace: a train function that creates
+    variables is traced twice, and the tiny runs' time is mostly tracing."""
+    x, y = regression_data()
+    model = small_model()
+    fit(model, tmp_path, 3, x, y)
+    assert state(tmp_path)["epoch"] == 3
+    assert model.train_function.experimental_get_tracing_count() == 1
+
+
 def test_resume_mid_epoch_trains_the_remaining_batches(tmp_path):
     x, y = regression_data(rows=32 * 5)  # 5 batches an epoch
     with pytest.raises(KeyboardInterrupt):

@@ -234,6 +234,9 @@ def fit_resumable(model, folder, name, keep_best, epochs, train_data, validation
     the seed and the epoch alone, so a run resumed mid-epoch trains on exactly the batches the
     killed run had left, and later epochs see what an uninterrupted run would.
     """
+    with model.distribute_strategy.scope():
+        # Before the first trace: a train function that creates variables is traced twice.
+        _create_slots(model.optimizer, model.trainable_variables)
     state = _load_state(model, folder, name, keep_best)
     checkpointer = Checkpointer(keep_best, folder, name, checkpoint_steps, state)
     callbacks = [keep_best, checkpointer, *extra_callbacks]
@@ -278,7 +281,7 @@ def _load_state(model, folder, name, keep_best):
     with open(path, encoding="utf-8") as f:
         state = json.load(f)
     with model.distribute_strategy.scope():
-        _create_slots(model.optimizer, model.trainable_variables)
+        _create_slots(model.optimizer, model.trainable_variables)  # a no-op once created
     tf.train.Checkpoint(model=model, optimizer=model.optimizer).read(
         os.path.join(folder, state["checkpoint"])).assert_existing_objects_matched()
     keep_best.best, keep_best.wait = state["best"], state["wait"]
@@ -288,9 +291,9 @@ def _load_state(model, folder, name, keep_best):
 
 
 def _create_slots(optimizer, variables):
-    """Creates the optimizer's slots (Adam's moments) so that the checkpoint restores them.
-    The teacher's AdamW (transformers.create_optimizer) is a legacy Keras optimizer, which
-    has no build()."""
+    """Creates the optimizer's slots (Adam's moments), so that a checkpoint restores them and
+    the first fit traces its train function once. The teacher's AdamW
+    (transformers.create_optimizer) is a legacy Keras optimizer, which has no build()."""
     if isinstance(optimizer, tf_keras.optimizers.legacy.Optimizer):
         optimizer._create_all_weights(variables)  # pylint: disable=protected-access
     else:
