@@ -21,9 +21,9 @@ teachers read a text (a pair: both texts, with segment ids, in --seq_len pieces)
 and its exports a text's --seq_len pieces (a pair: 2 x --seq_len, each text on its own), the
 SavedModel 'sentences' row raw texts (pairs: 'sentences' and 'sentences_b').
 Latency is the median of timed calls after a warm-up call; batch figures are milliseconds per
-sentence at batch 32 and 256, online figures milliseconds for one sentence (batch 1). TF runs
-with its default threads (all cores), LiteRT with num_threads=2. The speed-up ratios use
-batch 256.
+sentence at each --batch_sizes (32 and 256), online figures milliseconds for one sentence
+(batch 1). TF runs with its default threads (all cores), LiteRT with num_threads=2. The
+speed-up ratios use the largest batch size.
 Writes the JSON to --output and a bar chart beside it (same name, .png).
 """
 
@@ -68,8 +68,11 @@ flags.DEFINE_integer("repeats", 10, "Timed calls per figure after the warm-up (f
 flags.DEFINE_float("budget_seconds", 60.0,
                    "Stop timing a figure after this many seconds (at least 2 timed calls), so "
                    "mBERT-base at batch 256 stays within a few minutes on 2 cores.")
-
-BATCH_SIZES = (32, 256)
+flags.DEFINE_list("batch_sizes", ["32", "256"],
+                  "Batch sizes of the batch figures; the largest gives the speed-up ratios "
+                  "(tradeoff.py reads batch 32).")
+flags.register_validator("batch_sizes", lambda sizes: sizes and all(
+    size.isdigit() and int(size) > 0 for size in sizes), "--batch_sizes: positive integers")
 MBERT_BASE = dict(vocab_size=119547, hidden_size=768, num_hidden_layers=12,
                   num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512)
 TARGETS = {"params": 35.0, "batch_speedup": 51.0, "int8_bytes": 5 * 2**20}
@@ -87,10 +90,15 @@ def median_ms(call, repeats, budget_seconds):
     return 1000 * statistics.median(times)
 
 
+def batch_sizes():
+    """--batch_sizes as ints, in increasing order."""
+    return sorted(int(size) for size in FLAGS.batch_sizes)
+
+
 def timings(run_batch, inputs_for, repeats, budget_seconds):
     """{"batch_ms_per_sentence": {"32": x, "256": y}, "online_ms": z} of run_batch(inputs)."""
     batch = {}
-    for size in BATCH_SIZES:
+    for size in batch_sizes():
         inputs = inputs_for(size)
         batch[str(size)] = median_ms(lambda: run_batch(inputs), repeats, budget_seconds) / size
     online = inputs_for(1)
@@ -241,15 +249,21 @@ def onnx_rows(manifest, inputs, params):
 
 # === Report ===
 
+def largest_batch(rows):
+    """The largest batch size of the rows' figures, as their key ("256")."""
+    return str(max(int(size) for size in rows[0]["batch_ms_per_sentence"]))
+
+
 def ratios(rows):
     by_name = {row["model"]: row for row in rows}
     student = by_name["student (Keras)"]
+    batch = largest_batch(rows)
 
     def over_student(name):
         row = by_name[name]
         return {"params": row["params"] / student["params"],
-                "batch_speedup": (row["batch_ms_per_sentence"]["256"]
-                                  / student["batch_ms_per_sentence"]["256"])}
+                "batch_speedup": (row["batch_ms_per_sentence"][batch]
+                                  / student["batch_ms_per_sentence"][batch])}
 
     teacher_name = next(name for name in by_name if name.startswith("teacher ("))
     mbert, teacher = over_student("mBERT-base (random)"), over_student(teacher_name)
@@ -260,12 +274,13 @@ def ratios(rows):
 
 
 def table(rows):
-    lines = ["| model | params | size MB | ms/sentence @32 | ms/sentence @256 | online ms |",
-             "|---|---:|---:|---:|---:|---:|"]
+    sizes = list(rows[0]["batch_ms_per_sentence"])
+    lines = ["| model | params | size MB | " + " | ".join(f"ms/sentence @{size}" for size in sizes)
+             + " | online ms |", "|---|---:|---:|" + "---:|" * len(sizes) + "---:|"]
     for row in rows:
-        batch = row["batch_ms_per_sentence"]
+        batch = " | ".join(f"{row['batch_ms_per_sentence'][size]:.3f}" for size in sizes)
         lines.append(f"| {row['model']} | {row['params']:,} | {row['file_bytes'] / 2**20:.2f} | "
-                     f"{batch['32']:.3f} | {batch['256']:.3f} | {row['online_ms']:.2f} |")
+                     f"{batch} | {row['online_ms']:.2f} |")
     return "\n".join(lines)
 
 
@@ -279,7 +294,7 @@ def targets(rows, ratio):
     speedup = ratio["batch_speedup_mbert_over_student"]
     lines = [f"params: mBERT-base / student = {params:.1f}x (target >= {TARGETS['params']:.0f}x: "
              f"{_verdict(params, TARGETS['params'])})",
-             f"batch speed (256): mBERT-base / student = {speedup:.1f}x (target >= "
+             f"batch speed ({largest_batch(rows)}): mBERT-base / student = {speedup:.1f}x (target >= "
              f"{TARGETS['batch_speedup']:.0f}x: {_verdict(speedup, TARGETS['batch_speedup'])})"]
     for row in rows:
         if row["model"] == "TFLite int8":
@@ -290,10 +305,10 @@ def targets(rows, ratio):
 
 
 def chart(rows, path):
-    names = [row["model"] for row in rows]
+    names, batch = [row["model"] for row in rows], largest_batch(rows)
     panels = [("size on disk, MB", [row["file_bytes"] / 2**20 for row in rows]),
-              ("ms per sentence at batch 256\n(TFLite: one sentence at a time)",
-               [row["batch_ms_per_sentence"]["256"] for row in rows]),
+              (f"ms per sentence at batch {batch}\n(TFLite: one sentence at a time)",
+               [row["batch_ms_per_sentence"][batch] for row in rows]),
               ("online ms (batch 1)", [row["online_ms"] for row in rows])]
     figure, axes = plt.subplots(1, len(panels), figsize=(16, 5))
     for axis, (title, values) in zip(axes, panels):

@@ -148,6 +148,7 @@ def test_latency_script_times_every_row_of_an_exported_run(exported, tmp_path):
     result = subprocess.run(
         [sys.executable, "benchmarks/latency.py", f"--model_dir={manifest.model_dir}",
          f"--seq_len={manifest.options.seq_len}", "--repeats=2", "--budget_seconds=1",
+         "--batch_sizes=32,64",  # mBERT-base at 256 would take most of the test's time
          f"--output={output}"], cwd=ROOT, capture_output=True, text=True, timeout=600,
         check=False)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -157,9 +158,11 @@ def test_latency_script_times_every_row_of_an_exported_run(exported, tmp_path):
         "SavedModel student_ids", "SavedModel sentences", "TFLite fp32", "TFLite fp16",
         "TFLite int8", "ONNX (onnxruntime)"]
     for row in measured["rows"]:
-        assert row["online_ms"] > 0 and all(v > 0 for v in row["batch_ms_per_sentence"].values())
+        assert row["online_ms"] > 0 and list(row["batch_ms_per_sentence"]) == ["32", "64"]
+        assert all(v > 0 for v in row["batch_ms_per_sentence"].values())
     assert measured["ratios"]["params_mbert_over_student"] > 1
     assert (tmp_path / "latency.png").exists() and "| student (Keras) |" in result.stdout
+    assert "ms/sentence @64 |" in result.stdout and "batch speed (64)" in result.stdout
     untrained = dataclasses.replace(manifest, options=manifest.options.replace(
         distil_mode="none", baseline=False))
     name, teacher, size = latency.run_teacher(untrained, len(manifest.labels),
