@@ -294,7 +294,8 @@ def targets(rows, ratio):
     speedup = ratio["batch_speedup_mbert_over_student"]
     lines = [f"params: mBERT-base / student = {params:.1f}x (target >= {TARGETS['params']:.0f}x: "
              f"{_verdict(params, TARGETS['params'])})",
-             f"batch speed ({largest_batch(rows)}): mBERT-base / student = {speedup:.1f}x (target >= "
+             f"batch speed ({largest_batch(rows)}): mBERT-base / student = {speedup:.1f}x "
+             f"(target >= "
              f"{TARGETS['batch_speedup']:.0f}x: {_verdict(speedup, TARGETS['batch_speedup'])})"]
     for row in rows:
         if row["model"] == "TFLite int8":

@@ -86,6 +86,8 @@ def test_resume_continues_after_the_last_epoch_with_optimizer_moments(tmp_path):
     model = small_model()
     fit(model, tmp_path, 2, x, y)
     resumed = small_model()
+    training._create_slots(resumed.optimizer,  # pylint: disable=protected-access
+                           resumed.trainable_variables)
     training._load_state(resumed, str(tmp_path), "fit",  # pylint: disable=protected-access
                          training.KeepBest(5, str(tmp_path / "unused.h5")))
     # Adam's moments and step come back, not only the weights.
@@ -139,6 +141,8 @@ def test_resume_mid_epoch_restores_the_teachers_adamw(tmp_path):
         fit(killed, tmp_path, 3, x, y, checkpoint_steps=2, callbacks=[StopAfter(8)])
     assert state(tmp_path)["optimizer_step"] == 7
     resumed = adamw_model()
+    training._create_slots(resumed.optimizer,  # pylint: disable=protected-access
+                           resumed.trainable_variables)
     training._load_state(resumed, str(tmp_path), "fit",  # pylint: disable=protected-access
                          training.KeepBest(5, str(tmp_path / "unused.h5")))
     moments = resumed.optimizer.variables()[1:]

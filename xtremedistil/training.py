@@ -274,14 +274,13 @@ def _state_path(folder, name):
 
 
 def _load_state(model, folder, name, keep_best):
-    """Restores model, optimizer and early-stopping state from the last checkpoint, if any."""
+    """Restores model, optimizer and early-stopping state from the last checkpoint, if any.
+    The optimizer's slots must exist (fit_resumable creates them) for the moments to load."""
     path = _state_path(folder, name)
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
         state = json.load(f)
-    with model.distribute_strategy.scope():
-        _create_slots(model.optimizer, model.trainable_variables)  # a no-op once created
     tf.train.Checkpoint(model=model, optimizer=model.optimizer).read(
         os.path.join(folder, state["checkpoint"])).assert_existing_objects_matched()
     keep_best.best, keep_best.wait = state["best"], state["wait"]
