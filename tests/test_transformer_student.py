@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import shutil
+import types
 
 import numpy as np
 import pytest
@@ -587,3 +588,26 @@ def test_encoder_states_keep_apart_under_the_representation_loss():
     assert states.std(0).mean() > 0.4  # Keras' default: 0.17
     hidden, wanted = model(ids)["hidden"].numpy()[real], wanted[real]
     assert ((hidden - wanted) ** 2).mean() < ((wanted - wanted.mean(0)) ** 2).mean()
+
+
+def test_student_scores_compute_the_logits_alone():
+    """Scoring a split computes no other output of the student: a transformer's layer and
+    attention outputs over the PAN-X test split once took over 24 GB."""
+    ids = tf_keras.Input((4,), dtype="int32")
+    states = tf_keras.layers.Embedding(10, 3)(ids)
+
+    def refuse(value):
+        raise AssertionError("an output other than the logits was computed")
+
+    layers = tf_keras.layers.Lambda(lambda x: tf.numpy_function(refuse, [x], tf.float32))(states)
+    model = tf_keras.Model(ids, {"logits": tf_keras.layers.Dense(2)(states), "layers": layers})
+
+    class ShapeTask:
+        def score(self, logits, encoded, examples, labels):
+            return {"shape": logits.shape}
+
+    data = types.SimpleNamespace(encoded={"dev": None},
+                                 labeled=types.SimpleNamespace(dev=None, labels=None))
+    student_ids = np.arange(20, dtype=np.int32).reshape(5, 4) % 10
+    scores = pipeline.student_score(ShapeTask(), model, student_ids, data, "dev", batch_size=2)
+    assert scores == {"shape": (5, 4, 2)}

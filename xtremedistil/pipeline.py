@@ -450,8 +450,16 @@ def teacher_test_scores(options, task, teacher, data, batch_size):
 
 
 def student_score(task, model, student_ids, data, split, batch_size):
-    """The task's scores of a student model on a split."""
-    logits = model.predict(student_ids, batch_size=batch_size, verbose=0)["logits"]
+    """The task's scores of a student model on a split.
+
+    Only the logits are computed: a transformer student's layer and attention outputs over a
+    large split do not fit in memory (91k PAN-X test sentences: over 24 GB).
+    """
+    report = training.ProgressLog(f"student ({split})", "examples", len(student_ids))
+    progress = tf_keras.callbacks.LambdaCallback(on_predict_batch_end=lambda step, _: (
+        report.update(min((step + 1) * batch_size, len(student_ids)))))
+    logits = students.output_model(model, "logits").predict(
+        student_ids, batch_size=batch_size, verbose=0, callbacks=[progress])
     return task.score(logits, data.encoded[split], getattr(data.labeled, split),
                       data.labeled.labels)
 
