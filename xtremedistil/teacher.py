@@ -275,19 +275,30 @@ def predict(model, encoded, batch_size, dtype=np.float32):
     lengths = encoded.attention_mask.sum(axis=1)
     order = np.argsort(-lengths, kind="stable")
     seq_len = encoded.input_ids.shape[1]
-    parts = []
+    # Each batch is written into its rows of arrays allocated once (zeros: the padding), not
+    # padded and concatenated: those copies of every output cost memory and kernel time.
+    results = None
     # Longest sentences go first, so the estimate of the time left errs long.
     report = training.ProgressLog("teacher", "examples", len(order))
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         width = training.cut_width(lengths[rows], seq_len)
-        outputs = model.predict_on_batch([a[rows, :width] for a in encoded.teacher_inputs()])
-        parts.append([_pad_positions(np.asarray(value, dtype), value_axes, width, seq_len)
-                      for value, value_axes in zip(tf.nest.flatten(outputs), axes)])
+        values = tf.nest.flatten(model.predict_on_batch(
+            [a[rows, :width] for a in encoded.teacher_inputs()]))
+        if results is None:
+            results = [np.zeros((len(order),) + _padded_shape(value.shape[1:], value_axes,
+                                                             seq_len), dtype)
+                       for value, value_axes in zip(values, axes)]
+        for result, value, value_axes in zip(results, values, axes):
+            result[(rows,) + tuple(slice(0, width) if axis in value_axes else slice(None)
+                                   for axis in range(1, result.ndim))] = value
         report.update(start + len(rows))
-    restore = np.argsort(order, kind="stable")
-    return tf.nest.pack_sequence_as(model.output, [np.concatenate(values)[restore]
-                                                   for values in zip(*parts)])
+    return tf.nest.pack_sequence_as(model.output, results)
+
+
+def _padded_shape(shape, axes, seq_len):
+    """An output's shape after the batch axis with its position axes at seq_len."""
+    return tuple(seq_len if axis in axes else size for axis, size in enumerate(shape, start=1))
 
 
 def _position_axes(tensor):
