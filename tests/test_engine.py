@@ -132,6 +132,12 @@ def test_stored_outputs_serve_a_run_that_needs_fewer_of_them(tmp_path, tiny_toke
     before = os.path.getmtime(train[0])
     _stored(folder, tiny_tokenizer, 2.0, dict(both, outputs=["logits"]))  # a subset: reused
     assert os.path.getmtime(train[0]) == before
+    # A transformer run's layer map is a setting of outputs the BiLSTM does not read: reused.
+    transformer_stamp = dict(both, outputs=["hidden", "layers", "logits"], layers=[1, 2])
+    with open(os.path.join(folder, "stamp.json"), "w", encoding="utf-8") as f:
+        json.dump(transformer_stamp, f)
+    _stored(folder, tiny_tokenizer, 2.0, both)
+    assert os.path.getmtime(train[0]) == before
     _stored(folder, tiny_tokenizer, 2.0, dict(both, outputs=["logits"], seq_len=9))
     with np.load(train[0]) as chunk:  # other settings: recomputed
         assert float(chunk["out_logits"].max()) == 2.0
