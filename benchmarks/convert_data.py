@@ -1,5 +1,6 @@
 """Converts public distributions of WikiANN (PAN-X) and CoNLL-2002/2003 into the --data_dir layout
-that benchmarks/panx.py and benchmarks/conll.py read (see "Getting the data" in benchmarks/README.md).
+that benchmarks/panx.py and benchmarks/conll.py read (see "Getting the data" in
+benchmarks/README.md).
 
   # Hugging Face exports, one JSON object a line: {"tokens": [...], "ner_tags": [...], ...}
   # (Dataset.to_json's default); ner_tags as integer ids in the corpus's label order, or as strings

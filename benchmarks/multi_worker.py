@@ -5,11 +5,11 @@
 Runs the main job (run_xtreme_distil.py on --task, default the demo data) twice with
 --distil_epochs=1 and no baseline: once as one process (--strategy=default), once as --workers
 processes of one cluster on 127.0.0.1 (--strategy=multi_worker), both with the same fine-tuned
-teacher (--reuse_teacher_from, else the one the first run fine-tunes). Each process gets --threads_per_worker CPU threads (TF_NUM_INTRAOP_THREADS,
-TF_NUM_INTEROP_THREADS), so the cluster stands for N machines of that many cores, and the
-single run for one of them. Prints, from each run's metrics.json ("teacher_outputs_per_worker"),
-the sentences and seconds of every worker's teacher, their sum and the slowest (the pass's
-wall time), and writes them as JSON.
+teacher (--reuse_teacher_from, else the one the first run fine-tunes). Each process gets
+--threads_per_worker CPU threads (TF_NUM_INTRAOP_THREADS, TF_NUM_INTEROP_THREADS), so the
+cluster stands for N machines of that many cores, and the single run for one of them. Prints,
+from each run's metrics.json ("teacher_outputs_per_worker"), the sentences and seconds of every
+worker's teacher, their sum and the slowest (the pass's wall time), and writes them as JSON.
 """
 
 import json
@@ -58,7 +58,8 @@ def run_job(model_dir, strategy, workers):
         if workers > 1:
             env["TF_CONFIG"] = json.dumps({"cluster": cluster,
                                            "task": {"type": "worker", "index": index}})
-        log = open(f"{model_dir}.log{index}", "w", encoding="utf-8")  # pylint: disable=consider-using-with
+        log = open(f"{model_dir}.log{index}", "w",  # pylint: disable=consider-using-with
+                   encoding="utf-8")
         processes.append((subprocess.Popen(argv, cwd=REPO, env=dict(env), stdout=log,
                                            stderr=subprocess.STDOUT), log))
     for process, log in processes:

@@ -65,7 +65,8 @@ def define_data_flags(defaults=None):
                 "dev_per_language": 500, "test_per_language": 0,
                 "transfer_per_language": 5000, **(defaults or {})}
     flags.DEFINE_string("data_dir", "../shared/data/panx",
-                        "PAN-X folder with {train,dev,test}-<lang>.tsv (relative to the repo root).")
+                        "PAN-X folder with {train,dev,test}-<lang>.tsv (relative to the "
+                        "repo root).")
     flags.DEFINE_list("languages", defaults["languages"],
                       "Languages, comma-separated; 'all': every language with train, dev and "
                       "test files in --data_dir.")

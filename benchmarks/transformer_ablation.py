@@ -21,7 +21,8 @@ The first variant's run fine-tunes the teacher (or --reuse_teacher_from copies o
 the baseline (the same shape on the labeled data alone); the others get a copy (hard links) of
 that teacher, and the stored teacher outputs of an earlier variant with the same outputs.
 
-  python benchmarks/transformer_ablation.py            # the four variants: ~30-45 min on 2 cores (estimate)
+  python benchmarks/transformer_ablation.py            # the four variants: ~30-45 min on 2 cores
+                                                       # (estimate)
   python benchmarks/transformer_ablation.py --quick    # en alone, tiny sizes: a smoke run
   python benchmarks/transformer_ablation.py --variants=attention_only --reuse_teacher_from=...
 

@@ -13,7 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # pylint: disable=wrong-import-position
 
 from xtremedistil import distribute  # pylint: disable=wrong-import-position
-from xtremedistil.synthetic import write_task, write_tiny_bert  # pylint: disable=wrong-import-position
+from xtremedistil.synthetic import (  # pylint: disable=wrong-import-position
+    write_task, write_tiny_bert)
 
 distribute.split_cpu(2)
 

@@ -93,8 +93,10 @@ def test_startup_noise_pattern():
     ]
     kept = ["E0000 00:00:1795681524.338847    3833 op_kernel.cc:1] OOM when allocating",
             "Traceback (most recent call last):", "UserWarning: something"]
-    assert all(console._STARTUP_NOISE.match(line) for line in noise)  # pylint: disable=protected-access
-    assert not any(console._STARTUP_NOISE.match(line) for line in kept)  # pylint: disable=protected-access
+    assert all(console._STARTUP_NOISE.match(line)  # pylint: disable=protected-access
+               for line in noise)
+    assert not any(console._STARTUP_NOISE.match(line)  # pylint: disable=protected-access
+                   for line in kept)
 
 
 def test_phases_lines():

@@ -1,5 +1,5 @@
-"""benchmarks/convert_data.py: small hand-written public-format inputs converted in tmp_path and read
-back with the project's own column reader and the benchmarks' loaders."""
+"""benchmarks/convert_data.py: small hand-written public-format inputs converted in tmp_path and
+read back with the project's own column reader and the benchmarks' loaders."""
 
 import io
 import json

@@ -1,4 +1,5 @@
-"""Tests of xtremedistil.data: hand-made files for every format and fault, then the real shared data."""
+"""Tests of xtremedistil.data: hand-made files for every format and fault, then the real shared
+data."""
 import re
 from pathlib import Path
 
@@ -95,7 +96,8 @@ def test_check_iob2_names_tag_and_position(tags, fault):
 
 
 def test_xtremedistil_reads_tokens_tags_and_language_prefix(tmp_path):
-    path = write(tmp_path, "train.tsv", "Anna lives in Paris\tfr:B-PER fr:O fr:O fr:B-LOC\n\nHi\tzh-Hans:O\n")
+    path = write(tmp_path, "train.tsv",
+                 "Anna lives in Paris\tfr:B-PER fr:O fr:O fr:B-LOC\n\nHi\tzh-Hans:O\n")
     loaded = read_xtremedistil_tsv(path, labels=LABELS)
     assert loaded.skipped == 0
     assert loaded.sentences == [
@@ -112,7 +114,8 @@ def test_xtremedistil_language_without_prefix(tmp_path):
 
 def test_xtremedistil_splits_only_language_like_prefixes(tmp_path):
     path = write(tmp_path, "train.tsv", "a b\tB-ORG:SPORT I-ORG:SPORT\nc\tnot.a.language:O\n")
-    loaded = read_xtremedistil_tsv(path, labels=["O", "B-ORG:SPORT", "I-ORG:SPORT"], skip_bad_lines=True)
+    loaded = read_xtremedistil_tsv(path, labels=["O", "B-ORG:SPORT", "I-ORG:SPORT"],
+                                   skip_bad_lines=True)
     assert loaded.sentences[0].tags == ("B-ORG:SPORT", "I-ORG:SPORT")
     assert loaded.sentences[0].language == "default"
     assert "unknown tag 'not.a.language:O'" in loaded.skip_reasons[0]
@@ -133,7 +136,8 @@ def test_xtremedistil_iob1_scheme_converts(tmp_path):
         ("a b\tO O\tO O", "found 2 TABs"),
         ("a  b\tO O O", "empty token at position 2"),
         ("a b\tO O ", "empty tag at position 3"),
-        ("a b\tO B-MISC", "unknown tag 'B-MISC' at position 2; allowed: O, B-PER, I-PER, B-LOC, I-LOC"),
+        ("a b\tO B-MISC",
+         "unknown tag 'B-MISC' at position 2; allowed: O, B-PER, I-PER, B-LOC, I-LOC"),
         ("a b c\tO O I-LOC", "IOB2 violation: 'I-LOC' at position 3 follows 'O'"),
         ("a b\tfr:O de:O", "tags mix language prefixes: de, fr"),
         ("a b\tfr:O O", "tags mix language prefixes: \\(none\\), fr"),
@@ -154,7 +158,8 @@ def test_xtremedistil_empty_or_all_bad_file_has_no_sentences(tmp_path):
     with pytest.raises(DataError, match=rf"^{re.escape(str(empty))}: no sentences$"):
         read_xtremedistil_tsv(empty, skip_bad_lines=True)
     all_bad = write(tmp_path, "bad.tsv", "a b\tO\n")
-    with pytest.raises(DataError, match=rf"^{re.escape(str(all_bad))}: no sentences \(1 bad ones skipped\)"):
+    with pytest.raises(DataError, match=rf"^{re.escape(str(all_bad))}: "
+                                        r"no sentences \(1 bad ones skipped\)"):
         read_xtremedistil_tsv(all_bad, skip_bad_lines=True)
 
 
@@ -162,8 +167,10 @@ def test_xtremedistil_empty_or_all_bad_file_has_no_sentences(tmp_path):
 
 
 def test_undecodable_bytes_name_line_offset_and_encoding_option(tmp_path):
-    path = write(tmp_path, "esp.tsv", "Madrid\tB-LOC\n\nLa\tO\nCoru\xf1a\tB-LOC\n".encode("latin-1"))
-    fault = r"cannot decode byte 0xf1 as utf-8 \(byte offset 4 in the line, 23 in the file\).*--encoding"
+    path = write(tmp_path, "esp.tsv",
+                 "Madrid\tB-LOC\n\nLa\tO\nCoru\xf1a\tB-LOC\n".encode("latin-1"))
+    fault = (r"cannot decode byte 0xf1 as utf-8 \(byte offset 4 in the line, 23 in the file\)"
+             r".*--encoding")
     with raises_at(path, 4, fault):
         read_column_file(path, skip_bad_lines=True)
     assert read_column_file(path, encoding="latin-1").sentences[1].tokens == ("La", "Coruña")
@@ -177,7 +184,8 @@ def test_undecodable_bytes_are_not_skippable_in_xtremedistil_files(tmp_path):
 
 def test_unknown_encoding_is_a_data_error(tmp_path):
     path = write(tmp_path, "train.tsv", "a\tO\n")
-    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: unknown encoding 'no-such-codec'"):
+    with pytest.raises(DataError,
+                       match=rf"^{re.escape(str(path))}: unknown encoding 'no-such-codec'"):
         read_xtremedistil_tsv(path, encoding="no-such-codec")
 
 
@@ -186,7 +194,7 @@ def test_byte_order_mark_and_crlf_are_dropped(tmp_path):
     assert read_xtremedistil_tsv(path).sentences[0].tokens == ("Anna", "sings")
 
 
-# --- column files ----------------------------------------------------------------------------------
+# --- column files ---------------------------------------------------------------------------------
 
 
 CONLL = """-DOCSTART- -X- -X- O
@@ -220,7 +228,8 @@ def test_column_file_tab_separated_with_language_from_name(tmp_path):
 
 
 def test_column_file_takes_first_and_last_of_ragged_columns(tmp_path):
-    latin1 = "De Art O\nBelgi\x81EN B-LOC\nland N O\n".encode("latin-1")  # like ned.train's stray bytes
+    # like ned.train's stray bytes
+    latin1 = "De Art O\nBelgi\x81EN B-LOC\nland N O\n".encode("latin-1")
     path = write(tmp_path, "ned.train", latin1)
     sentence = read_column_file(path, encoding="latin-1").sentences[0]
     assert sentence.tokens == ("De", "Belgi\x81EN", "land")
@@ -263,11 +272,12 @@ def test_unknown_tag_scheme_is_rejected(tmp_path):
         read_column_file(path, tag_scheme="auto")
 
 
-# --- transfer files, format detection, dispatch ------------------------------------------------------
+# --- transfer files, format detection, dispatch ---------------------------------------------------
 
 
 def test_transfer_file_one_sentence_a_line(tmp_path):
-    path = write(tmp_path, "transfer_set.txt", "Films About  Ghosts\n\nHan var\tO O\nNever Without You ''\n")
+    path = write(tmp_path, "transfer_set.txt",
+                 "Films About  Ghosts\n\nHan var\tO O\nNever Without You ''\n")
     loaded = read_transfer_file(path)
     assert [s.tokens for s in loaded.sentences] == [
         ("Films", "About", "Ghosts"),
@@ -275,7 +285,8 @@ def test_transfer_file_one_sentence_a_line(tmp_path):
         ("Never", "Without", "You", "''"),
     ]
     assert [s.source for s in loaded.sentences] == [f"{path}:1", f"{path}:3", f"{path}:4"]
-    assert {(s.tags, s.language, loaded.skipped) for s in loaded.sentences} == {(None, "default", 0)}
+    assert ({(s.tags, s.language, loaded.skipped) for s in loaded.sentences}
+            == {(None, "default", 0)})
 
 
 def test_transfer_file_in_columns_ignores_tags(tmp_path):
@@ -317,14 +328,15 @@ def test_read_labeled_file_dispatches(tmp_path):
     xtremedistil = write(tmp_path, "train_small.tsv", "Anna sings\tde:I-PER de:O\n")
     columns = write(tmp_path, "train-de.tsv", "Anna I-PER\nsingt O\n")
     assert read_labeled_file(xtremedistil, tag_scheme="iob1").sentences[0].language == "de"
-    assert read_labeled_file(columns, tag_scheme="iob1", labels=LABELS).sentences[0].tags == ("B-PER", "O")
+    assert read_labeled_file(columns, tag_scheme="iob1",
+                             labels=LABELS).sentences[0].tags == ("B-PER", "O")
     with raises_at(xtremedistil, 1, "tag 'de:O' at position 1 is not O"):
         read_labeled_file(xtremedistil, data_format="columns")
     with pytest.raises(ValueError, match="data_format"):
         read_labeled_file(columns, data_format="conll")
 
 
-# --- file names and label sets ---------------------------------------------------------------------
+# --- file names and label sets --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -345,7 +357,8 @@ def test_language_from_filename(name, language):
 
 
 def test_find_split_files(tmp_path):
-    for name in ["train-en.tsv", "train_small.tsv", "train.tsv", "train-de.tsv", "training.tsv", "train.txt"]:
+    for name in ["train-en.tsv", "train_small.tsv", "train.tsv", "train-de.tsv", "training.tsv",
+                 "train.txt"]:
         write(tmp_path, name, "a O\n")
     assert [p.name for p in find_split_files(tmp_path, "train")] == [
         "train-de.tsv",
@@ -369,7 +382,7 @@ def test_derive_labels_puts_o_first_and_ignores_unlabeled():
     assert derive_labels(sentences) == ["O", "B-LOC", "I-PER"]
 
 
-# --- real data ---------------------------------------------------------------------------------------
+# --- real data ------------------------------------------------------------------------------------
 
 
 @needs_shared
@@ -382,8 +395,10 @@ def test_xtremedistil_sample():
         assert detect_format(sample / name) == "xtremedistil"
         loaded = read_xtremedistil_tsv(sample / name, labels=labels, skip_bad_lines=True)
         sizes[name] = (len(loaded.sentences), loaded.skipped)
-    # train lines 35, 68: token/tag count mismatch; train 36, 60 and test 49, 88: empty tokens (double spaces)
-    assert sizes == {"train_small.tsv": (96, 4), "dev_small.tsv": (10, 0), "test_small.tsv": (98, 2)}
+    # train lines 35, 68: token/tag count mismatch; train 36, 60 and test 49, 88: empty tokens
+    # (double spaces)
+    assert sizes == {"train_small.tsv": (96, 4), "dev_small.tsv": (10, 0),
+                     "test_small.tsv": (98, 2)}
     with raises_at(sample / "train_small.tsv", 35, "7 tokens but 8 tags"):
         read_xtremedistil_tsv(sample / "train_small.tsv", labels=labels)
     transfer = read_transfer_file(sample / "transfer_set.txt")

@@ -211,7 +211,8 @@ def test_non_wordpiece_teacher_exports_tflite_with_its_tokenizer(tmp_path):
         os.path.join(manifest.options.task, "test.tsv")).sentences[:6]
     pieces = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True,
                        truncation=True, max_length=manifest.options.seq_len, padding="max_length")
-    ids = np.asarray([[vocab.get(p, sidecar["unk_id"]) for p in tokenizer.convert_ids_to_tokens(row)]
+    ids = np.asarray([[vocab.get(p, sidecar["unk_id"])
+                       for p in tokenizer.convert_ids_to_tokens(row)]
                       for row in pieces["input_ids"]], np.int32)
     np.testing.assert_array_equal(ids, export.encode(manifest, sentences)[0])
     interpreter = tflite.tflite_interpreter(os.path.join(folder, export.TFLITE_FILES["fp32"]))
@@ -411,7 +412,8 @@ def test_predict_spans_index_the_input_and_bad_lines_lose_nothing(exported, tmp_
                        + "\n".join(good[2:]).encode() + b"\n")
     spans = tmp_path / "spans.jsonl"
     result = run_predict(manifest, source, spans, "--output_format=spans")
-    assert result.returncode != 0 and f"{source}:3: not UTF-8: cannot decode byte 0xff" in result.stderr.decode()
+    assert (result.returncode != 0
+            and f"{source}:3: not UTF-8: cannot decode byte 0xff" in result.stderr.decode())
     assert not spans.exists()  # stopped before writing anything
     result = run_predict(manifest, source, spans, "--output_format=spans", "--skip_bad_lines")
     assert result.returncode == 0, result.stderr.decode()[-3000:]

@@ -83,7 +83,8 @@ def test_script_resumes_without_retraining(trained_run, exported):
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("seq_len", 24, "--seq_len=16"), ("distil_learning_rate", 0.01, "--distil_learning_rate=0.003")])
+    ("seq_len", 24, "--seq_len=16"),
+    ("distil_learning_rate", 0.01, "--distil_learning_rate=0.003")])
 def test_resume_with_other_options_names_the_flag(trained_run, option, value, message):
     config, _ = trained_run
     changed = tiny_config(os.path.dirname(config.model_dir), **{option: value})

@@ -60,7 +60,8 @@ def write_tokenizer(family, folder):
         tokenizer = transformers.RobertaTokenizerFast(str(folder / "vocab.json"),
                                                       str(folder / "merges.txt"))
     else:
-        vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+        vocab = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+                 + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"])
         (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
         tokenizer = transformers.BertTokenizerFast(str(folder / "vocab.txt"))
     tokenizer.save_pretrained(str(folder))

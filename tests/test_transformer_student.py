@@ -71,7 +71,8 @@ def test_transformer_tflite_logits_equal_keras_with_builtin_ops(transformer_run)
     interpreter = tflite.tflite_interpreter(os.path.join(paths["tflite_dir"],
                                                          export.TFLITE_FILES["fp32"]))
     np.testing.assert_allclose(tflite.tflite_logits(interpreter, ids), keras_logits, atol=1e-4)
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}  # pylint: disable=protected-access
+    ops = {op["op_name"]
+           for op in interpreter._get_ops_details()}  # pylint: disable=protected-access
     assert "BATCH_MATMUL" in ops and "SOFTMAX" in ops and not any("FLEX" in op or "CUSTOM" in op
                                                                   for op in ops)
 

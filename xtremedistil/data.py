@@ -61,7 +61,8 @@ class LoadedFile:
 
     sentences: list[Sentence]
     skipped: int
-    skip_reasons: list[str] = dataclasses.field(default_factory=list)  # one DataError message per skip
+    # one DataError message per skip
+    skip_reasons: list[str] = dataclasses.field(default_factory=list)
 
 
 def read_labels(path: PathLike, encoding: str = "utf-8") -> list[str]:
@@ -93,7 +94,8 @@ def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
 
 
 def check_iob2(tags: Sequence[str], where: str) -> None:
-    """Raise DataError(f'{where}: ...') for a malformed tag or an I-X that does not continue an X entity."""
+    """Raise DataError(f'{where}: ...') for a malformed tag or an I-X that does not continue an
+    X entity."""
     fault = _iob2_fault(tags)
     if fault:
         raise DataError(f"{where}: {fault[1]}")
@@ -107,7 +109,8 @@ def read_xtremedistil_tsv(
     tag_scheme: str = "iob2",
     language: str | None = None,
 ) -> LoadedFile:
-    """Read 'tokens<TAB>tags' lines (space-separated, tags optionally 'lang:TAG'); blank lines are skipped.
+    """Read 'tokens<TAB>tags' lines (space-separated, tags optionally 'lang:TAG'); blank lines are
+    skipped.
 
     The language is the tags' prefix, else `language`, else 'default'.
     """
@@ -136,8 +139,8 @@ def read_column_file(
 ) -> LoadedFile:
     """Read CoNLL/WikiANN columns: 'token [columns...] tag' a line, blank lines between sentences.
 
-    Fields are separated by spaces or tabs; -DOCSTART- lines are skipped. The language is `language`,
-    else the one in the file name, else 'default'.
+    Fields are separated by spaces or tabs; -DOCSTART- lines are skipped. The language is
+    `language`, else the one in the file name, else 'default'.
     """
     _check_tag_scheme(tag_scheme)
     allowed = _allowed_tags(labels)
@@ -151,7 +154,9 @@ def read_column_file(
     return _require_sentences(loaded, path)
 
 
-def iter_transfer_file(path: PathLike, encoding: str = "utf-8", language: str | None = None) -> Iterator[Sentence]:
+def iter_transfer_file(
+    path: PathLike, encoding: str = "utf-8", language: str | None = None
+) -> Iterator[Sentence]:
     """Unlabeled sentences one at a time, never the whole file in memory.
 
     One a line (space-separated; text after a TAB is ignored) or columns, as detect_format says;
@@ -161,16 +166,21 @@ def iter_transfer_file(path: PathLike, encoding: str = "utf-8", language: str | 
     language = language or language_from_filename(path) or DEFAULT_LANGUAGE
     if detect_format(path) == "columns":
         for block in _column_blocks(path, encoding):
-            yield Sentence(tuple(fields[0] for _, fields in block), None, language, f"{path}:{block[0][0]}")
+            yield Sentence(tuple(fields[0] for _, fields in block), None, language,
+                           f"{path}:{block[0][0]}")
     else:
         for number, text in read_text_lines(path, encoding):
             if words := text.partition("\t")[0].strip(" \t"):
-                yield Sentence(tuple(_FIELD_SEPARATOR.split(words)), None, language, f"{path}:{number}")
+                yield Sentence(tuple(_FIELD_SEPARATOR.split(words)), None, language,
+                               f"{path}:{number}")
 
 
-def read_transfer_file(path: PathLike, encoding: str = "utf-8", language: str | None = None) -> LoadedFile:
+def read_transfer_file(
+    path: PathLike, encoding: str = "utf-8", language: str | None = None
+) -> LoadedFile:
     """All unlabeled sentences of a file (see iter_transfer_file)."""
-    return _require_sentences(LoadedFile(list(iter_transfer_file(path, encoding, language)), 0), path)
+    return _require_sentences(
+        LoadedFile(list(iter_transfer_file(path, encoding, language)), 0), path)
 
 
 def read_text_file(
@@ -193,7 +203,8 @@ def read_text_file(
         where = f"{path}:{number}"
         try:
             *texts, label = _text_fields(line, 3 if pairwise else 2, where)
-            match = None if allowed is not None and label in allowed else _LANGUAGE_PREFIX.fullmatch(label)
+            match = (None if allowed is not None and label in allowed
+                     else _LANGUAGE_PREFIX.fullmatch(label))
             prefix, label = (match[1], match[2]) if match else (None, label)
             if allowed is not None and label not in allowed:
                 raise DataError(f"{where}: unknown label {label!r}; allowed: {', '.join(allowed)}")
@@ -215,7 +226,8 @@ def iter_text_transfer_file(
     for number, line in read_text_lines(path, encoding):
         if line.strip(" \t"):
             texts = _text_fields(line, 2 if pairwise else 1, f"{path}:{number}", labeled=False)
-            yield TextExample(texts[0], texts[1] if pairwise else None, None, language, f"{path}:{number}")
+            yield TextExample(texts[0], texts[1] if pairwise else None, None, language,
+                              f"{path}:{number}")
 
 
 def derive_text_labels(examples: Iterable[TextExample]) -> list[str]:
@@ -230,8 +242,10 @@ def _text_fields(line: str, count: int, where: str, labeled: bool = True) -> lis
     names = {(1, False): ["text"], (2, False): ["text_a", "text_b"], (2, True): ["text", "label"],
              (3, True): ["text_a", "text_b", "label"]}[count, labeled]
     if len(fields) != count:
-        hint = " (a labeled file given as transfer text?)" if not labeled and len(fields) == count + 1 else ""
-        raise DataError(f"{where}: expected {len(names)} TAB-separated field{'s' if count > 1 else ''} "
+        hint = (" (a labeled file given as transfer text?)"
+                if not labeled and len(fields) == count + 1 else "")
+        raise DataError(f"{where}: expected {len(names)} TAB-separated "
+                        f"field{'s' if count > 1 else ''} "
                         f"({'<TAB>'.join(names)}), found {len(fields)}{hint}")
     for name, field in zip(names, fields):
         if not field:
@@ -262,12 +276,14 @@ def read_labeled_file(path: PathLike, data_format: str = "auto", **kwargs) -> Lo
     readers = {"xtremedistil": read_xtremedistil_tsv, "columns": read_column_file}
     chosen = detect_format(path) if data_format == "auto" else data_format
     if chosen not in readers:
-        raise ValueError(f"data_format must be 'auto', 'xtremedistil' or 'columns', not {data_format!r}")
+        raise ValueError("data_format must be 'auto', 'xtremedistil' or 'columns', "
+                         f"not {data_format!r}")
     return readers[chosen](path, **kwargs)
 
 
 def language_from_filename(path: PathLike) -> str | None:
-    """The language code after a split name: 'train-de.tsv' -> 'de', 'dev_fr.tsv' -> 'fr', else None."""
+    """The language code after a split name: 'train-de.tsv' -> 'de', 'dev_fr.tsv' -> 'fr',
+    else None."""
     match = _FILENAME_LANGUAGE.fullmatch(Path(path).stem)
     return match[1] if match else None
 
@@ -280,7 +296,8 @@ def find_split_files(task_dir: PathLike, split: str) -> list[Path]:
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder")
     patterns = (f"{split}.tsv", f"{split}-*.tsv", f"{split}_*.tsv")
-    found = sorted({path for pattern in patterns for path in folder.glob(pattern) if path.is_file()})
+    found = sorted({path for pattern in patterns for path in folder.glob(pattern)
+                    if path.is_file()})
     if not found:
         raise DataError(f"{folder}: no {split} files (tried {', '.join(patterns)})")
     return found
@@ -313,7 +330,8 @@ def read_text_lines(path: PathLike, encoding: str,
                 raise DataError(
                     f"{path}:{number}: not {encoding.upper()}: cannot decode byte "
                     f"0x{raw[error.start]:02x} as {encoding} "
-                    f"(byte offset {error.start} in the line, {file_offset + error.start} in the file); "
+                    f"(byte offset {error.start} in the line, "
+                    f"{file_offset + error.start} in the file); "
                     "give the file's encoding with --encoding, e.g. --encoding latin-1"
                 ) from None
             file_offset += len(raw)
@@ -323,7 +341,8 @@ def read_text_lines(path: PathLike, encoding: str,
 
 
 def _first_nonblank_lines(path: PathLike, limit: int) -> list[bytes]:
-    """Up to `limit` non-blank lines of a file as bytes, stripped of spaces, tabs and line endings."""
+    """Up to `limit` non-blank lines of a file as bytes, stripped of spaces, tabs and line
+    endings."""
     lines = []
     with open(path, "rb") as handle:
         for raw in handle:
@@ -336,13 +355,15 @@ def _first_nonblank_lines(path: PathLike, limit: int) -> list[bytes]:
 
 
 def _looks_like_column_line(line: bytes) -> bool:
-    """Whether a line reads as 'token ... tag': two fields or more, and a TAB or a tag-like last field."""
+    """Whether a line reads as 'token ... tag': two fields or more, and a TAB or a tag-like
+    last field."""
     fields = re.split(rb"[ \t]+", line)
     return len(fields) >= 2 and (b"\t" in line or _TAG_LIKE.fullmatch(fields[-1]) is not None)
 
 
 def _column_blocks(path: PathLike, encoding: str) -> Iterator[list[tuple[int, list[str]]]]:
-    """Each sentence of a column file as (line number, fields) pairs; blank and -DOCSTART- lines end one."""
+    """Each sentence of a column file as (line number, fields) pairs; blank and -DOCSTART-
+    lines end one."""
     block: list[tuple[int, list[str]]] = []
     for number, text in read_text_lines(path, encoding):
         fields = _FIELD_SEPARATOR.split(text.strip(" \t"))
@@ -397,7 +418,8 @@ def _split_on_spaces(field: str, item: str, where: str) -> list[str]:
     items = field.split(" ")
     if "" in items:
         raise DataError(
-            f"{where}: empty {item} at position {items.index('') + 1} (double, leading or trailing space)"
+            f"{where}: empty {item} at position {items.index('') + 1} "
+            "(double, leading or trailing space)"
         )
     return items
 
@@ -430,7 +452,8 @@ def _check_tags(
         for index, tag in enumerate(tags):
             if tag not in allowed:
                 origin = f" (IOB1 {raw_tags[index]!r})" if tag != raw_tags[index] else ""
-                fault = f"unknown tag {tag!r}{origin} at position {index + 1}; allowed: {', '.join(allowed)}"
+                fault = (f"unknown tag {tag!r}{origin} at position {index + 1}; "
+                         f"allowed: {', '.join(allowed)}")
                 return tags, (index, fault)
     return tags, _iob2_fault(tags)
 

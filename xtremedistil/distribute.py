@@ -116,8 +116,8 @@ def worker_model_dir(model_dir, strategy):
     (earlier stages, checkpoints to resume from), but only the chief may write the outputs.
     The snapshot is taken before the chief writes anything in this run (the barrier), so all
     workers resume from the same point. It leaves out teacher_outputs/: each worker writes
-    its own share of those to model_dir itself (worker_share), so they survive a restart. Resuming therefore needs model_dir on a file system
-    every worker sees; a fresh run does not.
+    its own share of those to model_dir itself (worker_share), so they survive a restart.
+    Resuming therefore needs model_dir on a file system every worker sees; a fresh run does not.
     """
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         yield model_dir

@@ -79,8 +79,8 @@ class Options:
 
     # === Student ===
     student: str = option("bilstm", "Student architecture, a name registered in "
-                          "xtremedistil/students/: 'bilstm' (the smallest and fastest) or 'transformer' (a "
-                          "small BERT-style encoder).", STUDENT)
+                          "xtremedistil/students/: 'bilstm' (the smallest and fastest) or "
+                          "'transformer' (a small BERT-style encoder).", STUDENT)
     student_vocab: str = option(
         "full", "The student's word pieces: 'full' the teacher's whole vocabulary (words "
         "unseen in training keep their factorised teacher embedding), 'seen' only those of "

@@ -7,8 +7,9 @@ the student, take each word's first-piece tag, merge B-/I- tags into entities
 (words.entity_spans). Needs numpy, transformers' tokenizer and the runtime, not TensorFlow:
 
     from xtremedistil import reference
-    tagger = reference.Tagger("models/demo/export/tflite",
-                              reference.tflite_runner("models/demo/export/tflite/student_int8.tflite"))
+    tagger = reference.Tagger(
+        "models/demo/export/tflite",
+        reference.tflite_runner("models/demo/export/tflite/student_int8.tflite"))
     tagger.spans("Angela Merkel visited Paris.")
     # [{'text': 'Angela Merkel', 'type': 'PER', 'start': 0, 'end': 13, 'score': 0.99...}, ...]
 

@@ -102,7 +102,8 @@ def write_tiny_bert(folder, hidden=32, layers=2, seed=0):
     import transformers  # pylint: disable=import-outside-toplevel
     folder = pathlib.Path(folder)
     words = task_words()
-    pieces = sorted({"##" + c for c in "abcdefghijklmnopqrstuvwxyz"} | set("abcdefghijklmnopqrstuvwxyz.,"))
+    pieces = sorted({"##" + c for c in "abcdefghijklmnopqrstuvwxyz"}
+                    | set("abcdefghijklmnopqrstuvwxyz.,"))
     vocab = SPECIAL + words + [p for p in pieces if p not in words]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
@@ -111,7 +112,8 @@ def write_tiny_bert(folder, hidden=32, layers=2, seed=0):
         num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=64)
     torch.manual_seed(seed)
     transformers.BertModel(config).save_pretrained(folder, safe_serialization=True)
-    transformers.BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=True).save_pretrained(folder)
+    transformers.BertTokenizerFast(str(folder / "vocab.txt"),
+                                   do_lower_case=True).save_pretrained(folder)
     return folder
 
 
@@ -189,7 +191,8 @@ def write_tiny_xlmr(folder, hidden=32, layers=2, seed=0):
     import tokenizers  # pylint: disable=import-outside-toplevel
     import torch  # pylint: disable=import-outside-toplevel
     import transformers  # pylint: disable=import-outside-toplevel
-    from tokenizers import normalizers, pre_tokenizers, processors  # pylint: disable=import-outside-toplevel
+    from tokenizers import (  # pylint: disable=import-outside-toplevel
+        normalizers, pre_tokenizers, processors)
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     unigram = tokenizers.Tokenizer(tokenizers.models.Unigram())

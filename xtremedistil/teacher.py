@@ -42,7 +42,8 @@ def load_tokenizer(checkpoint):
     return tokenizer
 
 
-def load_teacher(checkpoint, num_labels, model_class=transformers.TFAutoModelForTokenClassification):
+def load_teacher(checkpoint, num_labels,
+                 model_class=transformers.TFAutoModelForTokenClassification):
     """A TF model of `model_class` (the task's head) from a local folder (TF h5, safetensors or
     PyTorch bin) or a hub name."""
     folder = pathlib.Path(checkpoint)

@@ -12,8 +12,9 @@ instead, from each batch's stored pieces (`dataset(online=...)`).
 Every `val_every`-th example (at most `val_max`) goes to the validation chunk instead.
 In a multi-worker run worker k of N computes and reads only the training chunks whose index is
 k modulo N (its share) and every worker the validation chunk; chunk files keep their index in
-the whole stream, so any number of workers finds what is already done. `stamp.json` records the teacher's weights fingerprint and what was stored: chunks written by
-another teacher (or without an output now needed) are recomputed, never reused.
+the whole stream, so any number of workers finds what is already done. `stamp.json` records the
+teacher's weights fingerprint and what was stored: chunks written by another teacher (or
+without an output now needed) are recomputed, never reused.
 """
 
 import dataclasses

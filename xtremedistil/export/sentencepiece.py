@@ -102,7 +102,8 @@ class SentencePieceSettings:
         (the graph does normalisation and Metaspace), and one more piece, UNKNOWN, whose id
         the graph maps to unk_id (SentencePiece never matches an UNKNOWN piece's text, HF does).
         """
-        from transformers.convert_slow_tokenizer import import_protobuf  # pylint: disable=import-outside-toplevel
+        from transformers.convert_slow_tokenizer import (  # pylint: disable=import-outside-toplevel
+            import_protobuf)
         model_pb2 = import_protobuf()
         piece_type = model_pb2.ModelProto.SentencePiece
         proto = model_pb2.ModelProto()

@@ -5,9 +5,10 @@ and 'hidden' [B, T, H] (its representation in the teacher's width, what stage 1 
 for sentence tasks [B, C] and [B, H] (Dims.output); a recipe's other stages may need more
 ('layers', 'attention': students/transformer.py). Its word embeddings are the layer
 `word_embeddings(...)` makes, so --compress_word_embedding and --freeze_word_embedding mean
-the same for every student. It lists its layer groups from the top down (the order of gradual unfreezing) and is rebuilt from
-the run's Options and `Dims` alone. To add a student, write a module with a `Student` subclass
-and register it in `STUDENTS` (or call STUDENTS.register from your code).
+the same for every student. It lists its layer groups from the top down (the order of gradual
+unfreezing) and is rebuilt from the run's Options and `Dims` alone. To add a student, write a
+module with a `Student` subclass and register it in `STUDENTS` (or call STUDENTS.register from
+your code).
 
 Legend: B batch, T seq_len, V student vocabulary, H teacher hidden size, C labels.
 """

@@ -140,7 +140,8 @@ def encode(sentences, tokenizer, seq_len, tag_to_id=None):
         if fixed_tokens is not None:
             single = tokenizer([fixed_tokens], is_split_into_words=True, truncation=True,
                                max_length=seq_len, padding="max_length")
-            ids, mask, word_ids = single["input_ids"][0], single["attention_mask"][0], single.word_ids(0)
+            ids, mask, word_ids = (single["input_ids"][0], single["attention_mask"][0],
+                                   single.word_ids(0))
         starts = _word_starts(word_ids)
         truncated += len(starts) < len(sentence.tokens)
         input_ids[i] = ids
