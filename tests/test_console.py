@@ -223,3 +223,23 @@ def test_verbose_from_argv():
     assert not console.verbose_from_argv(["run.py", "--verbosity=0"])
     assert console.verbose_from_argv(["run.py", "--verbosity=1"])
     assert console.verbose_from_argv(["run.py", "-v", "2"])
+
+
+def test_harmless_library_warnings_are_dropped_unless_verbose():
+    """Export's TF deprecation notices and SavedModel's table-initializer note are dropped;
+    other warnings, and ours whatever they say, stay."""
+    import logging  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    chatter = console._LibraryChatter()  # pylint: disable=protected-access
+    library = os.path.join(os.path.dirname(tf.__file__), "python", "util", "deprecation.py")
+
+    def kept(name, path, message):
+        return chatter.filter(logging.LogRecord(name, logging.WARNING, path, 1, message, None,
+                                                None))
+
+    deprecated = "From x.py:1: extract_sub_graph (from tf.graph_util) is deprecated and will be"
+    assert not kept("tensorflow", library, deprecated)
+    assert not kept("absl", library, deprecated)
+    assert not kept("tensorflow", library, "Issue encountered when serializing table_initializer.")
+    assert kept("tensorflow", library, "5 out of the last 5 calls triggered tf.function retracing")
+    assert kept("absl", __file__, deprecated)

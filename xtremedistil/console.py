@@ -31,8 +31,16 @@ _STARTUP_NOISE = re.compile(
     r"|To enable the following instructions: ")
 
 
+# Library warnings no user can act on, written during export: TF's deprecation notices (tf2onnx
+# calls TF v1 graph functions) and SavedModel's note that it cannot serialise the vocabulary
+# table's initializer into a collection ("probably safe to ignore", and it is: the table is
+# restored from the SavedModel's assets).
+_HARMLESS_WARNINGS = re.compile(r"From .* is deprecated|Issue encountered when serializing")
+
+
 class _LibraryChatter(logging.Filter):
-    """Drops INFO and DEBUG records of TensorFlow and the other LIBRARIES; keeps the rest."""
+    """Drops INFO and DEBUG records of TensorFlow and the other LIBRARIES, and their
+    _HARMLESS_WARNINGS; keeps the rest."""
 
     def __init__(self):
         super().__init__()
@@ -44,7 +52,8 @@ class _LibraryChatter(logging.Filter):
                     self.folders.append(os.path.join(os.path.realpath(folder), ""))
 
     def filter(self, record):
-        if record.levelno >= logging.WARNING:
+        if record.levelno >= logging.WARNING and not _HARMLESS_WARNINGS.match(
+                record.getMessage()):
             return True
         if record.name.split(".")[0] in LIBRARIES:
             return False
