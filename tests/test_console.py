@@ -243,3 +243,14 @@ def test_harmless_library_warnings_are_dropped_unless_verbose():
     assert not kept("tensorflow", library, "Issue encountered when serializing table_initializer.")
     assert kept("tensorflow", library, "5 out of the last 5 calls triggered tf.function retracing")
     assert kept("absl", __file__, deprecated)
+
+
+def test_quiet_converter_drops_the_quantisers_settings_line_only_when_quiet(capfd, monkeypatch):
+    line = b"fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32\n"
+    for quiet in (True, False):
+        monkeypatch.setattr(console, "_QUIET", quiet)
+        with console.quiet_converter():
+            os.write(2, line + b"conversion failed\n")
+        err = capfd.readouterr().err
+        assert "conversion failed" in err
+        assert ("fully_quantize" in err) is not quiet

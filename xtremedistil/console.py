@@ -29,6 +29,9 @@ _STARTUP_NOISE = re.compile(
     r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] \S+:\d+\] "  # TF's older C++ format
     r"|E\S* +\S+ +\d+ \S+:\d+\] (failed call to cuInit|Unable to register cu\w+ factory)"
     r"|To enable the following instructions: ")
+# The TFLite converter's quantiser prints its settings to stderr from C++, whatever
+# TF_CPP_MIN_LOG_LEVEL says.
+_CONVERTER_NOISE = re.compile(r"fully_quantize: \d+, inference_type: ")
 
 
 # Library warnings no user can act on, written during export: TF's deprecation notices (tf2onnx
@@ -62,6 +65,7 @@ class _LibraryChatter(logging.Filter):
 
 
 _FILTER = None
+_QUIET = False  # set_verbosity(False) was called: library chatter is dropped
 
 
 def set_verbosity(verbose):
@@ -69,7 +73,8 @@ def set_verbosity(verbose):
     transformers are dropped (e.g. functional_saver's "Sharding callback duration" after each
     checkpoint, MirroredStrategy's device list); warnings, errors and our own records stay.
     verbose=True undoes it. Can be called again once flags are parsed."""
-    global _FILTER  # pylint: disable=global-statement
+    global _FILTER, _QUIET  # pylint: disable=global-statement
+    _QUIET = not verbose
     # absl.logging first: it makes the "absl" logger an ABSLLogger, which reports the caller's
     # file (the filter needs it); a logging.getLogger("absl") before would make a plain one.
     import absl.logging  # pylint: disable=import-outside-toplevel,unused-import
@@ -91,9 +96,9 @@ def set_verbosity(verbose):
 
 
 @contextlib.contextmanager
-def _filtered_stderr():
+def _filtered_stderr(noise=_STARTUP_NOISE):
     """Sends file descriptor 2 to a temporary file for the block, then writes its lines to the
-    real stderr without _STARTUP_NOISE (everything, if the block raised)."""
+    real stderr without those `noise` matches (everything, if the block raised)."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -115,10 +120,21 @@ def _filtered_stderr():
             os.close(saved)
             capture.seek(0)
             lines = capture.read().decode("utf-8", "replace").splitlines(keepends=True)
-            kept = "".join(line for line in lines if failed or not _STARTUP_NOISE.match(line))
+            kept = "".join(line for line in lines if failed or not noise.match(line))
             if kept:
                 sys.stderr.write(kept)
                 sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def quiet_converter():
+    """The TFLite converter's settings lines (_CONVERTER_NOISE) dropped from stderr for the
+    block, unless verbose (set_verbosity)."""
+    if not _QUIET:
+        yield
+        return
+    with _filtered_stderr(_CONVERTER_NOISE):
+        yield
 
 
 def quiet_tensorflow(verbose=False):

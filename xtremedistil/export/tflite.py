@@ -25,6 +25,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from xtremedistil import console
 from xtremedistil import tasks
 from xtremedistil.export import saved_model
 from xtremedistil.export import wordpiece
@@ -76,7 +77,8 @@ def convert_tflite(static_saved_model, quantisation, representative_ids=None):
     if quantisation == "full_integer":
         converter.representative_dataset = lambda: ([row[None, :]] for row in representative_ids)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    return converter.convert()
+    with console.quiet_converter():
+        return converter.convert()
 
 
 def tflite_interpreter(model_path=None, model_content=None, runtime="litert", num_threads=None,
