@@ -201,8 +201,7 @@ class OnlineTeacher:
 
     def __init__(self, distiller, name, pad_id, seq_len):
         self.name, self.pad_id, self.seq_len = name, pad_id, seq_len
-        shape = distiller.output[name].shape[1:]
-        self.shape = tuple(seq_len if size is None else size for size in shape)
+        self.shape = _padded_shape(distiller.output[name], seq_len)
         self._axes = _position_axes(distiller.output[name])
         self._run = tf.function(lambda ids, mask: distiller([ids, mask], training=False)[name],
                                 reduce_retracing=True)
@@ -272,13 +271,15 @@ def predict(model, encoded, batch_size, dtype=np.float32):
     unknown size after the batch: [B, T, H], [B, L, T, H], [B, L, T, T]). The attention mask
     keeps the real positions' outputs the same as with the padding.
     """
-    axes = [_position_axes(tensor) for tensor in tf.nest.flatten(model.output)]
+    tensors = tf.nest.flatten(model.output)
+    axes = [_position_axes(tensor) for tensor in tensors]
     lengths = encoded.attention_mask.sum(axis=1)
     order = np.argsort(-lengths, kind="stable")
     seq_len = encoded.input_ids.shape[1]
     # Each batch is written into its rows of arrays allocated once (zeros: the padding), not
     # padded and concatenated: those copies of every output cost memory and kernel time.
-    results = None
+    results = [np.zeros((len(order),) + _padded_shape(tensor, seq_len), dtype)
+               for tensor in tensors]
     # Longest sentences go first, so the estimate of the time left errs long.
     report = training.ProgressLog("teacher", "examples", len(order))
     for start in range(0, len(order), batch_size):
@@ -286,10 +287,6 @@ def predict(model, encoded, batch_size, dtype=np.float32):
         width = training.cut_width(lengths[rows], seq_len)
         values = tf.nest.flatten(model.predict_on_batch(
             [a[rows, :width] for a in encoded.teacher_inputs()]))
-        if results is None:
-            results = [np.zeros((len(order),) + _padded_shape(value.shape[1:], value_axes,
-                                                             seq_len), dtype)
-                       for value, value_axes in zip(values, axes)]
         for result, value, value_axes in zip(results, values, axes):
             result[(rows,) + tuple(slice(0, width) if axis in value_axes else slice(None)
                                    for axis in range(1, result.ndim))] = value
@@ -297,9 +294,10 @@ def predict(model, encoded, batch_size, dtype=np.float32):
     return tf.nest.pack_sequence_as(model.output, results)
 
 
-def _padded_shape(shape, axes, seq_len):
-    """An output's shape after the batch axis with its position axes at seq_len."""
-    return tuple(seq_len if axis in axes else size for axis, size in enumerate(shape, start=1))
+def _padded_shape(tensor, seq_len):
+    """A Keras output's shape after the batch axis, its position axes (_position_axes) at
+    seq_len."""
+    return tuple(seq_len if size is None else size for size in tensor.shape[1:])
 
 
 def _position_axes(tensor):
