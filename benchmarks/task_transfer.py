@@ -99,6 +99,9 @@ def define_transfer_flags():
     flags.DEFINE_string("source_run", "", "A finished transformer pipeline run (its model_dir) "
                         "to start the target runs from instead of the source run; its options "
                         "replace the shape and recipe flags.")
+    flags.DEFINE_string("source_stage", "", "Start the target runs from the source student as "
+                        "this stage left it (for example 'representation', before the stages "
+                        "on NER logits and labels) instead of its best stage.")
     flags.DEFINE_string("target_data_dir", classification.DEFAULT_DATA_DIR,
                         "Sentence classification folder (train/dev/test.tsv, labels.tsv).")
     flags.DEFINE_integer("target_train", 500, "Labeled target train sentences (the first N).")
@@ -197,20 +200,26 @@ def check_flags(rows, seeds):
 
 # === Runs ===
 
-def export_checkpoint(model_dir):
-    """<model_dir>/export/checkpoint/ of a finished transformer run (written once, then
-    renamed into place, so a killed export leaves no half folder)."""
-    folder = os.path.join(model_dir, "export", "checkpoint")
+def export_checkpoint(model_dir, stage=""):
+    """<model_dir>/export/checkpoint/ of a finished transformer run, or checkpoint_<stage>/ of
+    the student as that stage left it (written once, then renamed into place, so a killed export
+    leaves no half folder)."""
+    folder = os.path.join(model_dir, "export", f"checkpoint_{stage}" if stage else "checkpoint")
     if os.path.exists(os.path.join(folder, "config.json")):
         return folder
+    weights = None
+    if stage:
+        weights = os.path.join(model_dir, "student", f"{stage}.h5")
+        if not os.path.exists(weights):
+            raise app.UsageError(f"--source_stage={stage}: the source run has no {weights}.")
     from xtremedistil import export  # pylint: disable=import-outside-toplevel
     from xtremedistil import students  # pylint: disable=import-outside-toplevel
     from xtremedistil.manifest import Manifest  # pylint: disable=import-outside-toplevel
     manifest = Manifest.read(model_dir)
     partial = folder + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
-    students.get(manifest.options).export_checkpoint(export.load_student(manifest), manifest,
-                                                     partial)
+    students.get(manifest.options).export_checkpoint(
+        export.load_student(manifest, weights=weights), manifest, partial)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(partial, folder)
     return folder
@@ -373,7 +382,7 @@ def main(argv):
     target = {name: FLAGS[name].value for name in (
         "target_data_dir", "target_train", "target_dev", "target_test", "target_transfer",
         "target_epochs", "target_ft_epochs", "target_learning_rate", "target_patience",
-        "target_monitor")}
+        "target_monitor", "source_stage")}
     if FLAGS.source_run:
         source_dir = harness.resolve(FLAGS.source_run)
         source_metrics, shape, source_manifest = given_source(source_dir)
@@ -386,7 +395,7 @@ def main(argv):
         source_dir = os.path.join(model_dir, "source")
         source_metrics = run_source(source_dir, source_manifest, source_data, languages, sizes,
                                     settings)
-    checkpoint = export_checkpoint(source_dir)
+    checkpoint = export_checkpoint(source_dir, FLAGS.source_stage)
     logging.info("source student exported to %s", checkpoint)
 
     # Target: rt-snippets, a run per row and seed.
@@ -410,12 +419,14 @@ def main(argv):
     coverage = vocabulary_coverage(source_dir, runs[0][2].model_dir)
 
     summary = summarise(source_metrics, target_metrics, coverage, time.time() - started)
+    stage_text = (f" Its student as stage {FLAGS.source_stage} left it." if FLAGS.source_stage
+                  else "")
     source_text = (f"Source: {FLAGS.source_run}." if FLAGS.source_run else
                    f"Source: PAN-X {','.join(languages)}, per language {FLAGS.source_train} "
                    f"labeled, {FLAGS.source_transfer} transfer, {FLAGS.source_dev} dev, "
                    f"{FLAGS.source_test or 'all'} test sentences.")
     sizes_text = (
-        f"{source_text} Target "
+        f"{source_text}{stage_text} Target "
         f"{os.path.basename(os.path.normpath(target_data))}: {len(labeled):,} labeled train "
         f"sentences, {len(derived['dev']):,} dev (model selection), {len(derived['test']):,} "
         f"test; teacher row's transfer set: "

@@ -57,12 +57,13 @@ def student_dims(manifest, seq_len=None):
                          tasks.get(manifest.task).student_output)
 
 
-def load_student(manifest, batch_size=None, seq_len=None):
-    """The trained student (tf-keras, logits only) with best.h5 loaded; a static batch_size for
-    TFLite. seq_len defaults to the run's; the weights fit any."""
+def load_student(manifest, batch_size=None, seq_len=None, weights=None):
+    """The trained student (tf-keras, logits only) with best.h5 (or the weights file given, such
+    as a stage's) loaded; a static batch_size for TFLite. seq_len defaults to the run's; the
+    weights fit any."""
     model = students.get(manifest.options).build(student_dims(manifest, seq_len),
                                                  batch_size=batch_size)
-    model.load_weights(manifest.student_weights)
+    model.load_weights(weights or manifest.student_weights)
     return students.output_model(model, "logits")
 
 
