@@ -170,6 +170,29 @@ def test_exported_checkpoint_loads_in_transformers_with_equal_outputs(transforme
     np.testing.assert_array_equal(np.asarray(pieces), ids)
 
 
+def test_a_stage_of_the_student_exports_as_its_own_checkpoint(transformer_run):
+    """task_transfer.py --source_stage: the folder holds the encoder as that stage left it."""
+    from benchmarks import task_transfer  # pylint: disable=import-outside-toplevel
+    config, _, paths = transformer_run
+    folder = task_transfer.export_checkpoint(config.model_dir, "layers")
+    assert os.path.basename(folder) == "checkpoint_layers"
+    manifest = Manifest.read(config.model_dir)
+    ids, _ = export.encode(manifest, tasks.get("tagging").read_labeled(manifest.options).test[:8])
+    mask = (ids != 0).astype(np.int32)
+    stage = export.load_student(manifest, weights=os.path.join(config.model_dir, "student",
+                                                               "layers.h5"))
+    expected = tf_keras.Model(stage.input, transformer.layer_states(stage, 2)).predict(ids,
+                                                                                     verbose=0)
+    states = transformers.TFBertModel.from_pretrained(folder)(
+        input_ids=ids, attention_mask=mask).last_hidden_state.numpy()
+    np.testing.assert_allclose(states, expected, atol=1e-4)
+    best = transformers.TFBertModel.from_pretrained(paths["checkpoint"])(
+        input_ids=ids, attention_mask=mask).last_hidden_state.numpy()
+    assert np.abs(best - states).max() > 1e-2  # the later stages moved the encoder
+    with pytest.raises(task_transfer.app.UsageError, match="no .*nowhere.h5"):
+        task_transfer.export_checkpoint(config.model_dir, "nowhere")
+
+
 def test_a_new_run_starts_from_the_exported_checkpoint(transformer_run, trained_run, tmp_path):
     config, _, paths = transformer_run
     trained, _ = trained_run
