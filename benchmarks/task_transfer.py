@@ -32,6 +32,8 @@ stage is not available for pairs; and PAN-X en is English like rt-snippets.
 --source_run takes a finished transformer run (for example transformer_ablation.py's attention
 variant) as the source instead of distilling one: its student's shape and settings (--seq_len
 among them) are the target runs', its metrics.json the source row.
+--source_stage=<stage> starts them from that run's student as the stage left it (for example
+representation, before the source task's logits and labels).
 --target_learning_rate, --target_patience and --target_monitor set the target runs' student
 schedule (their own early stopping on 500 sentences) instead of the source's.
 
