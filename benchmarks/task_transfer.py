@@ -68,10 +68,10 @@ FLAGS = flags.FLAGS
 
 ROWS = ("transferred", "random", "teacher", "pca_init")
 DEFAULT_ROWS = "transferred,random,teacher"
-ROW_NAMES = {"transferred": "student, distilled on PAN-X, fine-tuned",
+ROW_NAMES = {"transferred": "student, distilled on the source task, fine-tuned",
              "random": "student, random initialisation, fine-tuned",
-             "teacher_student": "student, distilled on PAN-X, then distilled from the teacher "
-                                "on the target (soft)",
+             "teacher_student": "student, distilled on the source task, then distilled from "
+                                "the teacher on the target (soft)",
              "pca_init": "student, random encoder over the teacher's PCA embeddings, fine-tuned"}
 # The source run's recipe: panx.py's defaults, a transformer student whose word embeddings are
 # as wide as its encoder (--pt_student_checkpoint needs it), and rt-snippets' length (the
@@ -308,12 +308,15 @@ def summarise(source_metrics, target_metrics, coverage, seconds):
     summary_rows = {name: {**aggregate(r["per_seed"]), "params": r["params"]}
                     for name, r in rows.items()}
     teacher = summary_rows.get("teacher")
+    # The source task's score: F1 for PAN-X, accuracy for a classification source.
+    metric = "mean_f1" if "mean_f1" in source_metrics["student"] else "mean_accuracy"
     for name, row in summary_rows.items():
         row["gap_to_teacher"] = (teacher["accuracy"] - row["accuracy"]) if teacher else None
     return {
-        "source": {"languages": list(source_metrics["teacher"]["per_language"]),
-                   "teacher_f1": source_metrics["teacher"]["mean_f1"],
-                   "student_f1": source_metrics["student"]["mean_f1"],
+        "source": {"task": source_metrics.get("task", "tagging"), "metric": metric[5:],
+                   "languages": list(source_metrics["teacher"]["per_language"]),
+                   "teacher_score": source_metrics["teacher"][metric],
+                   "student_score": source_metrics["student"][metric],
                    "params": source_metrics["params"],
                    "best_stage": source_metrics["best_stage"],
                    "seconds": round(source_metrics["seconds"], 1)},
@@ -345,8 +348,9 @@ def markdown(summary, command, sizes):
     coverage = summary["vocabulary_coverage"]
     lines += ["", "Test split. ± the standard deviation over seeds. The teacher row's run "
               "also trains its student (the soft row), so its minutes are both's.",
-              f"Source (PAN-X {','.join(source['languages'])}): teacher F1 "
-              f"{_pct(source['teacher_f1'])}, distilled student F1 {_pct(source['student_f1'])} "
+              f"Source ({source['task']}, {','.join(source['languages'])}): teacher "
+              f"{source['metric']} {_pct(source['teacher_score'])}, distilled student "
+              f"{source['metric']} {_pct(source['student_score'])} "
               f"({source['params']['student']:,} parameters, best stage {source['best_stage']}),"
               f" {source['seconds'] / 60:.1f} minutes.",
               "Target pieces the source student has: "

@@ -236,14 +236,16 @@ def test_task_transfer_summary_means_over_seeds_and_the_table():
     assert rows["teacher"]["params"] == 1000 and rows["random"]["params"] == 100
     assert rows["transferred"]["gap_to_teacher"] == pytest.approx(0.07)
     assert [r["seed"] for r in rows["random"]["per_seed"]] == [1, 2]
-    assert summary["source"]["student_f1"] == 0.7 and summary["vocabulary_coverage"] == 0.9
+    assert summary["source"]["student_score"] == 0.7 and summary["vocabulary_coverage"] == 0.9
+    assert summary["source"]["metric"] == "f1"
     json.dumps(summary)
     table = task_transfer.markdown(summary, "python x.py", "Sizes.")
     assert "| teacher, fine-tuned on the labeled sentences | 83.0 ± 1.4 |" in table
-    assert ("| student, distilled on PAN-X, fine-tuned | 76.0 ± 2.8 | 71.0 ± 2.8 "
+    assert ("| student, distilled on the source task, fine-tuned | 76.0 ± 2.8 | 71.0 ± 2.8 "
             "| 7.0 | 100 | 2 |" in table)
     assert "| student, random initialisation, fine-tuned | 61.0 ± 1.4 |" in table
-    assert table.index("| teacher,") < table.index("| student, distilled on PAN-X, fine")
+    assert table.index("| teacher,") < table.index("| student, distilled on the source task, f")
+    assert "Source (tagging, en): teacher f1 80.0, distilled student f1 70.0" in table
     assert "Target pieces the source student has: 90.0%" in table
 
 
