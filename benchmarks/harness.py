@@ -203,7 +203,11 @@ def prepare_model_dir(model_dir, manifest, reuse_from):
 
 
 def _reuse_teacher(source, model_dir, manifest):
-    with open(os.path.join(source, "benchmark.json"), encoding="utf-8") as f:
+    path = os.path.join(source, "benchmark.json")
+    if not os.path.exists(path):
+        raise app.UsageError(f"--reuse_teacher_from={source}: not a benchmark's --model_dir "
+                             f"(no {path}).")
+    with open(path, encoding="utf-8") as f:
         other = json.load(f)
     # The teacher is fine-tuned on the labeled data: the transfer set (the data options named
     # transfer_*) does not change it, but it does change the stored teacher outputs.

@@ -124,6 +124,11 @@ def test_panx_refuses_a_model_dir_with_other_options_and_a_teacher_from_other_da
     assert process.returncode != 0
     assert "cannot reuse its teacher" in process.stderr
     assert "train_per_language" in process.stderr
+    # A folder inside a run (a pipeline run of classification.py, say): said, no traceback.
+    process = run_panx(tmp, f"--reuse_teacher_from={tmp / 'model' / 'data'}",
+                       f"--model_dir={tmp / 'third'}")
+    assert process.returncode != 0 and "Traceback" not in process.stderr
+    assert "not a benchmark's --model_dir" in process.stderr
 
 
 def test_conll_task_files_keep_misc(tmp_path):
