@@ -30,7 +30,8 @@ stage is not available for pairs; and PAN-X en is English like rt-snippets.
   python benchmarks/task_transfer.py --source_run=benchmarks/out/transformer_ablation/attention
 
 --source_run takes a finished transformer run (for example transformer_ablation.py's attention
-variant) as the source instead of distilling one: its student's shape and settings (--seq_len
+variant, or a classification.py run's <model_dir>/stagewise) as the source instead of distilling
+one: its student's shape and settings (--seq_len
 among them) are the target runs', its metrics.json the source row.
 --source_stage=<stage> starts them from that run's student as the stage left it (for example
 representation, before the source task's logits and labels).
