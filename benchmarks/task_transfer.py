@@ -210,15 +210,13 @@ def export_checkpoint(model_dir, stage=""):
     folder = os.path.join(model_dir, "export", f"checkpoint_{stage}" if stage else "checkpoint")
     if os.path.exists(os.path.join(folder, "config.json")):
         return folder
-    weights = None
-    if stage:
-        weights = os.path.join(model_dir, "student", f"{stage}.h5")
-        if not os.path.exists(weights):
-            raise app.UsageError(f"--source_stage={stage}: the source run has no {weights}.")
     from xtremedistil import export  # pylint: disable=import-outside-toplevel
     from xtremedistil import students  # pylint: disable=import-outside-toplevel
     from xtremedistil.manifest import Manifest  # pylint: disable=import-outside-toplevel
     manifest = Manifest.read(model_dir)
+    weights = manifest.stage_weights(stage) if stage else None
+    if weights and not os.path.exists(weights):
+        raise app.UsageError(f"--source_stage={stage}: the source run has no {weights}.")
     partial = folder + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     students.get(manifest.options).export_checkpoint(
@@ -309,12 +307,14 @@ def summarise(source_metrics, target_metrics, coverage, seconds):
     summary_rows = {name: {**aggregate(r["per_seed"]), "params": r["params"]}
                     for name, r in rows.items()}
     teacher = summary_rows.get("teacher")
-    # The source task's score: F1 for PAN-X, accuracy for a classification source.
-    metric = "mean_f1" if "mean_f1" in source_metrics["student"] else "mean_accuracy"
+    # The source task's headline score: F1 for PAN-X, accuracy for a classification source.
+    from xtremedistil import tasks  # pylint: disable=import-outside-toplevel
+    source_task = source_metrics.get("task", "tagging")
+    metric = tasks.get(source_task).metric
     for name, row in summary_rows.items():
         row["gap_to_teacher"] = (teacher["accuracy"] - row["accuracy"]) if teacher else None
     return {
-        "source": {"task": source_metrics.get("task", "tagging"), "metric": metric[5:],
+        "source": {"task": source_task, "metric": metric[len("mean_"):],
                    "languages": list(source_metrics["teacher"]["per_language"]),
                    "teacher_score": source_metrics["teacher"][metric],
                    "student_score": source_metrics["student"][metric],

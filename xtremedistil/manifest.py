@@ -43,7 +43,12 @@ class Manifest:
 
     @property
     def student_weights(self):
-        return os.path.join(self.model_dir, "student", "best.h5")
+        return self.stage_weights("best")
+
+    def stage_weights(self, stage):
+        """The student's weights as `stage` left them (runner.run_stage writes one file a
+        stage; 'best' is the one model selection kept)."""
+        return os.path.join(self.model_dir, "student", f"{stage}.h5")
 
     def write(self):
         from xtremedistil import training  # pylint: disable=import-outside-toplevel
