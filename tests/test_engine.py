@@ -212,3 +212,12 @@ def test_metrics_record_the_engine_parts(trained_run):
     teacher = pipeline.teacher_lib.load_teacher(os.path.join(config.model_dir, "teacher"), 7)
     assert stamp["teacher"] == training.weights_fingerprint(teacher)
     assert stamp["outputs"] == ["hidden", "logits"]
+
+
+def test_validation_examples_come_from_the_whole_transfer_stream():
+    # 100 examples, at most 5 for validation: every 20th, not the first five 10ths.
+    every = teacher_cache.validation_every(100, val_max=5)
+    parts = list(teacher_cache.split_stream(range(100), 30, every, val_max=5))
+    assert parts[-1] == ("val", 0, [0, 20, 40, 60, 80])
+    assert sum(len(chunk) for split, _, chunk in parts if split == "train") == 95
+    assert teacher_cache.validation_every(500) == 10  # small streams: every 10th, as before

@@ -250,8 +250,10 @@ def store_teacher_outputs(options, task, teacher, strategy, outputs, folder):
     """The teacher's `outputs` on this worker's share of the transfer set, computed once per
     chunk into `folder`; per worker, the sentences its teacher ran on and the seconds."""
     started = time.time()
+    val_every = teacher_cache.validation_every(sum(1 for _ in task.transfer_examples(options)))
     stamp = {"teacher": teacher.fingerprint, "outputs": list(outputs),
-             "teacher_layer": options.teacher_layer, "seq_len": options.seq_len}
+             "teacher_layer": options.teacher_layer, "seq_len": options.seq_len,
+             "val_every": val_every}
     if teacher.layers:
         stamp["layers"] = list(teacher.layers)
     if teacher.attention_layers:
@@ -269,7 +271,8 @@ def store_teacher_outputs(options, task, teacher, strategy, outputs, folder):
         teacher.distiller, folder, options.distil_chunk_size,
         options.distil_batch_size * strategy.num_replicas_in_sync, stamp, progress,
         share=(worker, workers),
-        after_stamp_check=(lambda: distribute.barrier(strategy)) if workers > 1 else None)
+        after_stamp_check=(lambda: distribute.barrier(strategy)) if workers > 1 else None,
+        val_every=val_every)
     seconds = time.time() - started
     logging.info("teacher outputs: %s%d examples run through the teacher in %.1f s (%d of "
                  "the %d training examples in this share)", who, stored.computed, seconds,

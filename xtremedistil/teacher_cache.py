@@ -9,7 +9,9 @@ reads the chunks back as a tf.data pipeline; the teacher never runs twice. One f
   layers alone, heads averaged or grouped: --attention_heads), truncated.
 An output too large to store (attention maps beyond --attention_cache_mb) is computed online
 instead, from each batch's stored pieces (`dataset(online=...)`).
-Every `val_every`-th example (at most `val_max`) goes to the validation chunk instead.
+Every `val_every`-th example goes to the validation chunk instead, at most VAL_MAX of them:
+`validation_every` spreads them over the whole stream (a transfer file ordered by language gives
+validation examples of every language, not of the first few alone).
 In a multi-worker run worker k of N computes and reads only the training chunks whose index is
 k modulo N (its share) and every worker the validation chunk; chunk files keep their index in
 the whole stream, so any number of workers finds what is already done. `stamp.json` records the
@@ -29,9 +31,16 @@ from absl import logging
 from xtremedistil import teacher as teacher_lib
 
 STAMP = "stamp.json"
+VAL_MAX = 2000
 
 
-def split_stream(examples, chunk_size, val_every=10, val_max=2000):
+def validation_every(total, val_max=VAL_MAX):
+    """Every how many examples of a `total`-long stream one goes to validation: every 10th,
+    or sparser where that would stop at `val_max` before the stream's end."""
+    return max(10, -(-total // val_max))
+
+
+def split_stream(examples, chunk_size, val_every=10, val_max=VAL_MAX):
     """Yields ('train', index, chunk) as chunks fill, then ('val', 0, chunk)."""
     train, val, index = [], [], 0
     for position, example in enumerate(examples):
@@ -105,7 +114,7 @@ class Stored:
 
 
 def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_size, batch_size,
-                  stamp, progress=None, share=(0, 1), after_stamp_check=None):
+                  stamp, progress=None, share=(0, 1), after_stamp_check=None, val_every=10):
     """Writes the chunks of this worker's share not yet on disk; returns a Stored.
 
     stamp: what identifies the outputs (teacher fingerprint, layer, seq_len, output names).
@@ -113,6 +122,8 @@ def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_s
     share: (k, N), this worker's share of the training chunks (teacher_cache docstring).
     after_stamp_check(): called once stale chunks are gone (workers sharing `folder` wait for
         each other there, so none deletes what another has started writing).
+    val_every: every how many examples one goes to validation (`validation_every`); the stamp
+        should hold it, since chunks split otherwise hold other examples.
     """
     os.makedirs(folder, exist_ok=True)
     _check_stamp(folder, stamp)
@@ -120,7 +131,7 @@ def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_s
         after_stamp_check()
     worker, workers = share
     stored = Stored([], [], 0, 0, 0)
-    for split, index, chunk in split_stream(examples, chunk_size):
+    for split, index, chunk in split_stream(examples, chunk_size, val_every):
         if split == "train":
             stored.train_count += len(chunk)
             if index % workers != worker:
