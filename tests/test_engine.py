@@ -138,6 +138,9 @@ def test_stored_outputs_serve_a_run_that_needs_fewer_of_them(tmp_path, tiny_toke
         json.dump(transformer_stamp, f)
     _stored(folder, tiny_tokenizer, 2.0, both)
     assert os.path.getmtime(train[0]) == before
+    # A stamp from before the validation split was recorded: every 10th example, reused.
+    _stored(folder, tiny_tokenizer, 2.0, dict(both, val_every=10))
+    assert os.path.getmtime(train[0]) == before
     _stored(folder, tiny_tokenizer, 2.0, dict(both, outputs=["logits"], seq_len=9))
     with np.load(train[0]) as chunk:  # other settings: recomputed
         assert float(chunk["out_logits"].max()) == 2.0

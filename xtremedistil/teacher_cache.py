@@ -80,7 +80,9 @@ def _covers(previous, stamp):
     """True when outputs stored under stamp `previous` serve `stamp`: the same teacher and
     settings, and every output `stamp` needs among the stored ones (a stage-wise run's hidden
     states and logits serve a run that distils the logits alone). Settings `previous` alone
-    has (a transformer run's layer map) belong to outputs `stamp` does not need."""
+    has (a transformer run's layer map) belong to outputs `stamp` does not need. Stamps
+    written before the split was recorded split every 10th example off to validation."""
+    previous = {"val_every": 10, **previous}
     same_settings = all(previous.get(k) == v for k, v in stamp.items() if k != "outputs")
     return same_settings and set(stamp.get("outputs", ())) <= set(previous.get("outputs", ()))
 
