@@ -121,13 +121,13 @@ def data_folder(corpus):
 def recipe_options(flag_values=FLAGS):
     """The recipe options of the run: the flags' values, and for the options neither the
     command line nor the benchmark chose (a value other than Options' default) the recipe's
-    preset (--recipe=paper: xtremedistil/recipes/paper.py)."""
+    preset (--recipe=paper: xtremedistil/recipes/paper.py) and the student's."""
     from xtremedistil import recipes  # pylint: disable=import-outside-toplevel
     values = {name: flag_values[name].value for name in RECIPE_OPTIONS}
     defaults = options_lib.Options()
     given = {name for name, value in values.items()
              if flag_values[name].present or value != getattr(defaults, name)}
-    preset = recipes.preset(values["recipe"])
+    preset = recipes.preset(values["recipe"], values["student"])
     return {name: preset[name] if name in preset and name not in given else value
             for name, value in values.items()}
 

@@ -45,6 +45,23 @@ def test_paper_preset_sets_the_original_choices_and_given_options_win():
     assert {f.name for f in options_lib.fields()} >= set(recipes.preset("paper"))
 
 
+def test_the_transformer_student_chooses_its_learning_rate_unless_given():
+    rate = recipes.apply_preset(Options(student="transformer")).distil_learning_rate
+    assert rate == 3e-4 != Options().distil_learning_rate
+    assert recipes.apply_preset(Options()).distil_learning_rate == 1e-3  # the BiLSTM: default
+    given = recipes.apply_preset(Options(student="transformer"), given={"distil_learning_rate"})
+    assert given.distil_learning_rate == 1e-3
+    # Under 'paper' too (it leaves the rate), and in a benchmark's recipe options.
+    paper = recipes.apply_preset(Options(student="transformer", recipe="paper"))
+    assert (paper.distil_learning_rate, paper.lr_schedule) == (3e-4, "sgdr")
+    from benchmarks import harness, panx  # pylint: disable=import-outside-toplevel
+    flag_values = flags.FlagValues()
+    options_lib.define_flags(flag_values, names=harness.RECIPE_OPTIONS,
+                             defaults=panx.RECIPE_DEFAULTS)
+    flag_values(["panx.py", "--student=transformer"])
+    assert harness.recipe_options(flag_values)["distil_learning_rate"] == 3e-4
+
+
 def test_given_flags_are_those_on_the_command_line():
     flag_values = flags.FlagValues()
     options_lib.define_flags(flag_values)

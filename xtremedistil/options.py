@@ -152,7 +152,8 @@ class Options:
     distil_chunk_size: int = option(10000, "Transfer sentences per chunk of stored teacher "
                                     "outputs.", DISTIL)
     distil_learning_rate: float = option(1e-3, "Student Adam learning rate (the start of "
-                                         "--lr_schedule).", DISTIL)
+                                         "--lr_schedule). The transformer student's own "
+                                         "default: 3e-4.", DISTIL)
     lr_schedule: str = option(
         "constant", "Student learning rate in each stage: 'constant'; 'cosine' one cosine from "
         "--distil_learning_rate to 1e-8 over the stage's epochs (per step); 'sgdr' the "

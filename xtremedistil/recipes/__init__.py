@@ -6,7 +6,7 @@ A recipe is a function (task, student, options) -> [Stage], registered in RECIPE
 (`xtremedistil.runner`) trains the stages in order, resumably; the pipeline stores the teacher
 outputs the stages name and nothing else. A recipe's module may also choose option values,
 `OPTIONS = {option name: value}` (a preset, e.g. `paper.py`): `pipeline.run` applies them to
-every option the user did not give (`apply_preset`).
+every option the user did not give (`apply_preset`), over the student class's own OPTIONS.
 """
 
 import dataclasses
@@ -106,23 +106,30 @@ def get(name):
     return RECIPES.get(name)
 
 
-def preset(name):
-    """The option values recipe `name` chooses: its module's OPTIONS ({} when none)."""
-    values = dict(getattr(sys.modules[get(name).__module__], "OPTIONS", {}))
-    unknown = sorted(set(values) - {f.name for f in options_lib.fields()})
-    if unknown:
-        raise ValueError(f"Recipe {name!r} presets unknown options: {', '.join(unknown)}.")
+def preset(name, student="bilstm"):
+    """The option values recipe `name` chooses, its module's OPTIONS, over those student
+    `student` chooses, its class's OPTIONS ({} when neither has any)."""
+    from xtremedistil import students  # pylint: disable=import-outside-toplevel
+    known = {f.name for f in options_lib.fields()}
+    values = {}
+    for kind, part, chosen in (
+            ("Student", student, getattr(students.STUDENTS.get(student), "OPTIONS", {})),
+            ("Recipe", name, getattr(sys.modules[get(name).__module__], "OPTIONS", {}))):
+        unknown = sorted(set(chosen) - known)
+        if unknown:
+            raise ValueError(f"{kind} {part!r} presets unknown options: {', '.join(unknown)}.")
+        values.update(chosen)
     return values
 
 
 def apply_preset(options, given=None):
-    """`options` with its recipe's preset for every option not in `given`.
+    """`options` with its recipe's and student's preset for every option not in `given`.
 
     given: the names of the options the user chose (flags given on the command line, options
     a benchmark sizes); they keep their values. None: the options whose values differ from
     Options' defaults (for Options built in code).
     """
-    values = preset(options.recipe)
+    values = preset(options.recipe, options.student)
     if given is None:
         defaults = options_lib.Options()
         given = {k for k, v in options.to_dict().items() if v != getattr(defaults, k)}

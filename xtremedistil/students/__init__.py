@@ -44,6 +44,8 @@ class Student:
     name = ""
     # Layer groups from the top down: group name -> names of its layers.
     layer_groups = {}
+    # Option values this student chooses where neither the user nor the recipe's preset does.
+    OPTIONS = {}
 
     def __init__(self, options):
         self.options = options
