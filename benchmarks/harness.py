@@ -16,6 +16,7 @@ The recipe flags are made from xtremedistil.options.Options (names, help, choice
 only chooses other defaults where it sizes its runs differently (`define_flags(defaults=...)`).
 """
 
+import glob
 import json
 import os
 import shutil
@@ -218,9 +219,7 @@ def _reuse_teacher(source, model_dir, manifest):
     if changed:
         raise app.UsageError(f"--reuse_teacher_from={source}: other data or teacher options "
                              f"({', '.join(changed)}); cannot reuse its teacher.")
-    from xtremedistil import teacher as teacher_lib  # pylint: disable=import-outside-toplevel
-    if not teacher_lib.is_finetuned(os.path.join(source, "teacher")):
-        raise app.UsageError(f"--reuse_teacher_from={source}: no fine-tuned teacher there.")
+    source = _teacher_run(source)
     if not os.path.exists(os.path.join(model_dir, "teacher")):
         shutil.copytree(os.path.join(source, "teacher"), os.path.join(model_dir, "teacher"))
         logging.info("teacher: copied from %s", source)
@@ -230,6 +229,19 @@ def _reuse_teacher(source, model_dir, manifest):
             and not os.path.exists(os.path.join(model_dir, "teacher_outputs"))):
         shutil.copytree(outputs, os.path.join(model_dir, "teacher_outputs"))
         logging.info("teacher outputs: copied from %s", source)
+
+
+def _teacher_run(source):
+    """The folder of benchmark run `source` with its fine-tuned teacher: `source`, or the run
+    of one mode inside it, where classification.py stopped in its first mode left it (it
+    links the teacher up to `source` only once that run ends)."""
+    from xtremedistil import teacher as teacher_lib  # pylint: disable=import-outside-toplevel
+    inner = sorted(os.path.dirname(os.path.dirname(p))
+                   for p in glob.glob(os.path.join(source, "*", "teacher", "")))
+    for folder in [source] + inner:
+        if teacher_lib.is_finetuned(os.path.join(folder, "teacher")):
+            return folder
+    raise app.UsageError(f"--reuse_teacher_from={source}: no fine-tuned teacher there.")
 
 
 def _with_defaults(recipe):

@@ -313,3 +313,25 @@ def test_one_teacher_fine_tuned_one_baseline_and_stagewise_outputs_shared(
                             tmp_path / "teacher" / "tf_model.h5")
     summary = classification.summarise("t", 1, 2, metrics, 1.0)
     assert summary["baseline"]["accuracy"] == 0.6
+
+
+def test_a_teacher_is_reused_from_a_run_stopped_in_its_first_mode(tmp_path, fake_teacher,
+                                                                   monkeypatch):
+    """classification.py links its teacher up to --model_dir only after the first mode's run:
+    --reuse_teacher_from finds it in <model_dir>/<mode>/ before then, with its outputs."""
+    del fake_teacher
+    from benchmarks import harness  # pylint: disable=import-outside-toplevel
+    monkeypatch.setattr(harness, "FLAGS", types.SimpleNamespace(overwrite=False))
+    recipe = {name: getattr(options_lib.Options(), name) for name in harness.RECIPE_OPTIONS}
+    manifest = {"data": {"labeled": 10, "transfer_examples": 20}, "recipe": recipe}
+    source, target = tmp_path / "stopped", tmp_path / "next"
+    harness.prepare_model_dir(str(source), manifest, "")
+    (source / "soft" / "teacher").mkdir(parents=True)
+    with pytest.raises(app.UsageError, match="no fine-tuned teacher"):
+        harness.prepare_model_dir(str(target), manifest, str(source))
+    (source / "soft" / "teacher" / "tf_model.h5").write_bytes(b"weights")
+    (source / "soft" / "teacher_outputs").mkdir()
+    (source / "soft" / "teacher_outputs" / "stamp.json").write_text("{}")
+    harness.prepare_model_dir(str(target), manifest, str(source))
+    assert (target / "teacher" / "tf_model.h5").read_bytes() == b"weights"
+    assert (target / "teacher_outputs" / "stamp.json").read_text() == "{}"
