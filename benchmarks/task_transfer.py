@@ -18,6 +18,9 @@ same shape fine-tuned from random initialisation and against the teacher.
                    many further train sentences unlabeled, is reported too
      pca_init      (not run by default) --distil_mode=none, a random encoder over the teacher's
                    PCA-compressed word embeddings (the pipeline's default start)
+     random_soft   (not run by default) the same shape from random weights, distilled from the
+                   teacher row's teacher (its copy; soft) on the same transfer set: what the
+                   teacher row's student owes to its transferred start
 
 PAN-X rather than the tatoeba pairs as the source: a PAN-X sentence is one short text (median
 12-15 pieces) that teacher and student each read once, while a pair is two texts, read together
@@ -67,13 +70,15 @@ from xtremedistil import options as options_lib
 
 FLAGS = flags.FLAGS
 
-ROWS = ("transferred", "random", "teacher", "pca_init")
+ROWS = ("transferred", "random", "teacher", "pca_init", "random_soft")  # the order they run
 DEFAULT_ROWS = "transferred,random,teacher"
 ROW_NAMES = {"transferred": "student, distilled on the source task, fine-tuned",
              "random": "student, random initialisation, fine-tuned",
              "teacher_student": "student, distilled on the source task, then distilled from "
                                 "the teacher on the target (soft)",
-             "pca_init": "student, random encoder over the teacher's PCA embeddings, fine-tuned"}
+             "pca_init": "student, random encoder over the teacher's PCA embeddings, fine-tuned",
+             "random_soft": "student, random initialisation, distilled from the teacher on the "
+                            "target (soft)"}
 # The source run's recipe: panx.py's defaults, a transformer student whose word embeddings are
 # as wide as its encoder (--pt_student_checkpoint needs it), and rt-snippets' length (the
 # exported position table has --seq_len rows; PAN-X sentences are far shorter), with
@@ -159,10 +164,12 @@ def target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings, epochs, 
         "teacher": dict(distil_mode="soft", pt_student_checkpoint=checkpoint,
                         transfer_file=os.path.join(task_dir, "transfer.txt")),
         "pca_init": dict(distil_mode="none", compress_word_embedding=True),
+        "random_soft": dict(distil_mode="soft",
+                            transfer_file=os.path.join(task_dir, "transfer.txt")),
     }
     runs = []
     for seed in seeds:
-        for row in rows:
+        for row in sorted(rows, key=ROWS.index):  # the teacher row before random_soft
             options = options_lib.Options(**{
                 **shared, **common, **per_row[row], "seed": seed,
                 "model_dir": os.path.join(model_dir, "target", f"seed{seed}", row)})
@@ -335,7 +342,7 @@ def markdown(summary, command, sizes):
     lines = [f"Command: `{command}`", "", sizes, "",
              "| model | accuracy | macro F1 | below the teacher (accuracy points) | parameters "
              "| seeds | minutes a run |", "|---|---|---|---|---|---|---|"]
-    order = ["teacher", "transferred", "random", "teacher_student", "pca_init"]
+    order = ["teacher", "transferred", "random", "teacher_student", "random_soft", "pca_init"]
     for name in [n for n in order if n in summary["rows"]]:
         row = summary["rows"][name]
         label = "teacher, fine-tuned on the labeled sentences" if name == "teacher" else (
@@ -421,6 +428,10 @@ def main(argv):
                        FLAGS.target_epochs, FLAGS.target_ft_epochs, target_schedule())
     target_metrics = {}
     for seed, row, options in runs:
+        if row == "random_soft":  # the teacher row's teacher and outputs, not made again
+            teacher_run = os.path.join(os.path.dirname(options.model_dir), "teacher")
+            classification.share_teacher(teacher_run, options.model_dir)
+            classification.share_outputs(teacher_run, options.model_dir)
         logging.info("target run %s, seed %d: %s", row, seed, options.model_dir)
         target_metrics[seed, row] = run_pipeline(options)
     coverage = vocabulary_coverage(source_dir, runs[0][2].model_dir)

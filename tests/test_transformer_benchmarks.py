@@ -171,10 +171,12 @@ def test_ablation_fine_tunes_one_teacher_and_shares_equal_outputs(tmp_path, monk
 def test_task_transfer_plan_every_row_per_seed(tmp_path):
     task_dir, checkpoint = str(tmp_path / "target" / "data"), str(tmp_path / "ckpt")
     shared = settings(distil_multi_hidden_states=True, distil_attention=True)
-    runs = task_transfer.target_plan(["transferred", "random", "teacher", "pca_init"], [1, 2],
+    runs = task_transfer.target_plan(["random_soft", "transferred", "random", "teacher",
+                                      "pca_init"], [1, 2],
                                      task_dir, str(tmp_path), checkpoint, shared, 7, 2)
     assert [(seed, row) for seed, row, _ in runs] == [
-        (s, r) for s in (1, 2) for r in ("transferred", "random", "teacher", "pca_init")]
+        (s, r) for s in (1, 2)
+        for r in ("transferred", "random", "teacher", "pca_init", "random_soft")]
     for seed, row, options in runs:
         assert options.model_dir == str(tmp_path / "target" / f"seed{seed}" / row)
         assert options.seed == seed and options.task == task_dir and not options.do_NER
@@ -195,6 +197,8 @@ def test_task_transfer_plan_every_row_per_seed(tmp_path):
     assert rows["teacher"].transfer_file == os.path.join(task_dir, "transfer.txt")
     assert (rows["pca_init"].compress_word_embedding, rows["pca_init"].pt_student_checkpoint) == (
         True, "")
+    assert (rows["random_soft"].distil_mode, rows["random_soft"].pt_student_checkpoint,
+            rows["random_soft"].transfer_file) == ("soft", "", rows["teacher"].transfer_file)
 
     assert all(o.distil_learning_rate == shared["distil_learning_rate"] for _, _, o in runs)
     slower = task_transfer.target_plan(["transferred"], [1], task_dir, str(tmp_path), checkpoint,
