@@ -14,7 +14,7 @@ import tensorflow as tf
 import tf_keras
 
 from tests.conftest import tiny_config
-from xtremedistil import pipeline, students, tasks, teacher_cache, training
+from xtremedistil import console, pipeline, students, tasks, teacher_cache, training
 from xtremedistil.data import Sentence
 from xtremedistil.students import vocab as vocab_lib
 
@@ -41,7 +41,7 @@ class LSTMStudent(students.Student):
         return tf_keras.Model(ids, {"hidden": hidden, "logits": logits}, name="lstm_student")
 
 
-def test_a_registered_student_runs_end_to_end(trained_run, tmp_path):
+def test_a_registered_student_runs_end_to_end(trained_run, tmp_path, monkeypatch):
     students.STUDENTS.register("lstm", LSTMStudent)
     trained, _ = trained_run
     # The same task and teacher: the fine-tuned teacher and its outputs are reused.
@@ -50,7 +50,19 @@ def test_a_registered_student_runs_end_to_end(trained_run, tmp_path):
     for folder in ("teacher", "teacher_outputs"):
         shutil.copytree(os.path.join(trained.model_dir, folder),
                         os.path.join(config.model_dir, folder))
+    steps, progress_class = {}, console.EpochProgress
+
+    def progress(name, epochs, steps_per_epoch=None):
+        # Each stage's progress line knows its epoch's batches: "120/150, ~3 min left".
+        steps[name] = steps_per_epoch
+        return progress_class(name, epochs, steps_per_epoch)
+    monkeypatch.setattr(console, "EpochProgress", progress)
     metrics = pipeline.run(config)
+    task = tasks.get("tagging")
+    transfer = sum(1 for _ in task.transfer_examples(config))
+    held_out = len(range(0, transfer, teacher_cache.validation_every(transfer)))
+    assert steps["logits_1"] == steps["representation"] == -(-(transfer - held_out) // 8)
+    assert steps["labels_1"] == -(-len(task.read_labeled(config).train) // 8)
     assert metrics["student_type"] == "lstm"
     names = [s["name"] for s in metrics["stages"]]
     # Its three layer groups give three logit and three label sub-stages.

@@ -246,11 +246,12 @@ def load_untrained_teacher(options, task, data, tokenizer):
                    0.0, (), trained=False)
 
 
-def store_teacher_outputs(options, task, teacher, strategy, outputs, folder):
-    """The teacher's `outputs` on this worker's share of the transfer set, computed once per
-    chunk into `folder`; per worker, the sentences its teacher ran on and the seconds."""
+def store_teacher_outputs(options, task, teacher, strategy, outputs, folder, transfer_count):
+    """The teacher's `outputs` on this worker's share of the transfer set (`transfer_count`
+    examples), computed once per chunk into `folder`; per worker, the sentences its teacher ran
+    on and the seconds."""
     started = time.time()
-    val_every = teacher_cache.validation_every(sum(1 for _ in task.transfer_examples(options)))
+    val_every = teacher_cache.validation_every(transfer_count)
     stamp = {"teacher": teacher.fingerprint, "outputs": list(outputs),
              "teacher_layer": options.teacher_layer, "seq_len": options.seq_len,
              "val_every": val_every}
@@ -383,8 +384,10 @@ def distil(options, task, stages, built, model, data, transfer, strategy, folder
         patience=options.patience, checkpoint_steps=options.checkpoint_steps,
         dev_score=lambda m: student_score(task, m, built.ids["dev"], data, "dev", batch)[
             task.metric],
+        # The steps: a streamed transfer set's epoch has no length Keras knows (progress lines
+        # would say "batch N" with no time left).
         announce=phases.start, callbacks=lambda stage, stage_plan: [console.EpochProgress(
-            stage.name, stage_plan.epochs)])
+            stage.name, stage_plan.epochs, stage_plan.steps_per_epoch or None)])
     return runner.run_stages(stages, built.student, model, settings)
 
 
@@ -411,7 +414,8 @@ def _plan(options, train, validation, examples, batch, epochs, monitor):
     """A stage's runner.Plan, with its learning rate (--lr_schedule) over its steps."""
     steps_per_epoch = -(-examples // batch)
     return runner.Plan(train, validation, epochs, schedules.student(
-        options.lr_schedule, options.distil_learning_rate, epochs, steps_per_epoch), monitor)
+        options.lr_schedule, options.distil_learning_rate, epochs, steps_per_epoch), monitor,
+        steps_per_epoch)
 
 
 def _labels_dataset(student_ids, encoded, batch_size, seed=None, epoch=0):
@@ -514,7 +518,8 @@ def teacher_phases(options, task, data, tokenizer, strategy, outputs, outputs_fo
     phases.start("teacher_outputs", f"{', '.join(stored) or 'the pieces alone'} on "
                  f"{data.transfer_count:,} transfer examples"
                  + "".join(f"; {name} computed on each batch" for name in teacher.online))
-    transfer = store_teacher_outputs(options, task, teacher, strategy, stored, outputs_folder)
+    transfer = store_teacher_outputs(options, task, teacher, strategy, stored, outputs_folder,
+                                     data.transfer_count)
     return teacher, teacher_scores, transfer
 
 

@@ -30,6 +30,7 @@ class Plan:
     epochs: int
     learning_rate: object  # a float, or a tf_keras LearningRateSchedule of the optimizer's step
     monitor: str = "loss"  # early stopping on the validation 'loss' or (labels) 'accuracy'
+    steps_per_epoch: int = 0  # batches an epoch of `train` has (0: unknown)
 
 
 @dataclasses.dataclass
