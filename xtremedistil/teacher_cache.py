@@ -31,16 +31,17 @@ from absl import logging
 from xtremedistil import teacher as teacher_lib
 
 STAMP = "stamp.json"
+VAL_EVERY = 10  # at least this sparse; sparser for streams of over VAL_EVERY x VAL_MAX
 VAL_MAX = 2000
 
 
 def validation_every(total, val_max=VAL_MAX):
     """Every how many examples of a `total`-long stream one goes to validation: every 10th,
     or sparser where that would stop at `val_max` before the stream's end."""
-    return max(10, -(-total // val_max))
+    return max(VAL_EVERY, -(-total // val_max))
 
 
-def split_stream(examples, chunk_size, val_every=10, val_max=VAL_MAX):
+def split_stream(examples, chunk_size, val_every=VAL_EVERY, val_max=VAL_MAX):
     """Yields ('train', index, chunk) as chunks fill, then ('val', 0, chunk)."""
     train, val, index = [], [], 0
     for position, example in enumerate(examples):
@@ -82,7 +83,7 @@ def _covers(previous, stamp):
     states and logits serve a run that distils the logits alone). Settings `previous` alone
     has (a transformer run's layer map) belong to outputs `stamp` does not need. Stamps
     written before the split was recorded split every 10th example off to validation."""
-    previous = {"val_every": 10, **previous}
+    previous = {"val_every": VAL_EVERY, **previous}
     same_settings = all(previous.get(k) == v for k, v in stamp.items() if k != "outputs")
     return same_settings and set(stamp.get("outputs", ())) <= set(previous.get("outputs", ()))
 
@@ -116,7 +117,8 @@ class Stored:
 
 
 def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_size, batch_size,
-                  stamp, progress=None, share=(0, 1), after_stamp_check=None, val_every=10):
+                  stamp, progress=None, share=(0, 1), after_stamp_check=None,
+                  val_every=VAL_EVERY):
     """Writes the chunks of this worker's share not yet on disk; returns a Stored.
 
     stamp: what identifies the outputs (teacher fingerprint, layer, seq_len, output names).
