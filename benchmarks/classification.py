@@ -30,7 +30,6 @@ line for benchmarks/RESULTS.md. With --sweep_transfer: the curve as JSON, .md an
 
 import dataclasses
 import os
-import shutil
 import sys
 import time
 
@@ -204,18 +203,6 @@ def describe(task, counts, transfer):
 
 # === Runs ===
 
-def link_tree(source, target):
-    """Copies folder `source` to `target` as hard links (a plain copy where linking fails):
-    the teacher's weights once on disk, however many runs use them. The pipeline never
-    rewrites a file of a fine-tuned teacher or of stored outputs in place."""
-    def link(src, dst):
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-    shutil.copytree(source, target, copy_function=link)
-
-
 def share_teacher(source_dir, target_dir):
     """Gives run folder `target_dir` the fine-tuned teacher of `source_dir` (hard links) unless
     it has a teacher folder already; True when it did."""
@@ -224,7 +211,7 @@ def share_teacher(source_dir, target_dir):
     if not teacher_lib.is_finetuned(source) or os.path.exists(target):
         return False
     os.makedirs(target_dir, exist_ok=True)
-    link_tree(source, target)
+    harness.link_tree(source, target)
     return True
 
 
@@ -234,7 +221,7 @@ def share_outputs(source_dir, target_dir):
     outputs of another teacher, layer or length, or without an output the run needs."""
     source, target = (os.path.join(d, "teacher_outputs") for d in (source_dir, target_dir))
     if os.path.isdir(source) and not os.path.exists(target):
-        link_tree(source, target)
+        harness.link_tree(source, target)
 
 
 def run_options(task_dir, run_dir, mode, baseline, settings):

@@ -144,7 +144,7 @@ def command_line():
 
 # === The run ===
 
-def run(data_options, load, labels, describe):
+def run(data_options, load, labels, describe, more_recipe=None):
     """The whole benchmark; returns the summary (the JSON written to --output).
 
     data_options: the data flags' values (recorded in benchmark.json with the recipe); those
@@ -154,10 +154,13 @@ def run(data_options, load, labels, describe):
           {language: {"train", "dev", "test", "transfer": count}}).
     labels: the tag set ("O" first), written to labels.tsv.
     describe: counts -> the sizes sentence of the Markdown report.
+    more_recipe: options of this benchmark's own beyond RECIPE_OPTIONS (panx.py's
+          --distil_mode, say), recorded with the recipe; give only those not at their default,
+          so that runs made before the benchmark had them still compare equal.
     """
     started = time.time()
     model_dir = resolve(FLAGS.model_dir)
-    recipe = recipe_options()
+    recipe = {**recipe_options(), **(more_recipe or {})}
     prepare_model_dir(model_dir, {"data": data_options, "recipe": recipe},
                       FLAGS.reuse_teacher_from)
     splits, transfer, counts = load()
@@ -221,14 +224,51 @@ def _reuse_teacher(source, model_dir, manifest):
                              f"({', '.join(changed)}); cannot reuse its teacher.")
     source = _teacher_run(source)
     if not os.path.exists(os.path.join(model_dir, "teacher")):
-        shutil.copytree(os.path.join(source, "teacher"), os.path.join(model_dir, "teacher"))
-        logging.info("teacher: copied from %s", source)
+        link_tree(os.path.join(source, "teacher"), os.path.join(model_dir, "teacher"))
+        logging.info("teacher: linked from %s", source)
     transfer_keys = ["teacher_layer"] + [k for k in manifest["data"] if k.startswith("transfer_")]
     outputs = os.path.join(source, "teacher_outputs")
     if (all(mine.get(k) == theirs.get(k) for k in transfer_keys) and os.path.isdir(outputs)
             and not os.path.exists(os.path.join(model_dir, "teacher_outputs"))):
-        shutil.copytree(outputs, os.path.join(model_dir, "teacher_outputs"))
-        logging.info("teacher outputs: copied from %s", source)
+        link_tree(outputs, os.path.join(model_dir, "teacher_outputs"))
+        logging.info("teacher outputs: linked from %s", source)
+
+
+def link_tree(source, target):
+    """Copies folder `source` to `target` as hard links (a plain copy where linking fails):
+    a teacher's weights and its stored outputs (21 GB for PAN-X at 19,000 transfer sentences a
+    language) once on disk, however many runs use them. The pipeline never rewrites a file of
+    a fine-tuned teacher or of stored outputs in place (it writes a new file and renames it)."""
+    def link(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+    shutil.copytree(source, target, copy_function=link)
+
+
+def export_checkpoint(model_dir, stage=""):
+    """<model_dir>/export/checkpoint/ of a finished transformer run (its best student), or
+    checkpoint_<stage>/ of the student as that stage left it: a transformers folder for
+    --pt_student_checkpoint. Written once, then renamed into place, so a killed export leaves
+    no half folder."""
+    folder = os.path.join(model_dir, "export", f"checkpoint_{stage}" if stage else "checkpoint")
+    if os.path.exists(os.path.join(folder, "config.json")):
+        return folder
+    from xtremedistil import export  # pylint: disable=import-outside-toplevel
+    from xtremedistil import students  # pylint: disable=import-outside-toplevel
+    from xtremedistil.manifest import Manifest  # pylint: disable=import-outside-toplevel
+    manifest = Manifest.read(model_dir)
+    weights = manifest.stage_weights(stage) if stage else None
+    if weights and not os.path.exists(weights):
+        raise app.UsageError(f"{model_dir}: no stage {stage} there (no {weights}).")
+    partial = folder + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    students.get(manifest.options).export_checkpoint(
+        export.load_student(manifest, weights=weights), manifest, partial)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
+    return folder
 
 
 def _teacher_run(source):
@@ -247,9 +287,10 @@ def _teacher_run(source):
 def _with_defaults(recipe):
     """Recipe options as recorded, with what earlier benchmark.json files lack: options added
     since (at their defaults, the behaviour of those runs), and the default teacher (MiniLM),
-    which they wrote as ''."""
+    which they wrote as ''. A benchmark's own options (run's more_recipe) stay as recorded."""
     defaults = options_lib.Options()
-    completed = {name: recipe.get(name, getattr(defaults, name)) for name in RECIPE_OPTIONS}
+    names = RECIPE_OPTIONS + tuple(name for name in recipe if name not in RECIPE_OPTIONS)
+    completed = {name: recipe.get(name, getattr(defaults, name)) for name in names}
     completed["pt_teacher_checkpoint"] = (completed["pt_teacher_checkpoint"]
                                           or defaults.pt_teacher_checkpoint)
     return completed

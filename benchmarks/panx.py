@@ -14,7 +14,10 @@ baseline=True (a same-shape student trained on the labeled data alone).
       --distil_multi_hidden_states --reuse_teacher_from=benchmarks/out/panx ...
 
 The student's options (the BiLSTM's, or the transformer's shape and its layer-wise
-distillation) are flags here as in run_xtreme_distil.py (benchmarks/harness.py RECIPE_OPTIONS).
+distillation) are flags here as in run_xtreme_distil.py (benchmarks/harness.py RECIPE_OPTIONS),
+and a run can continue from an earlier student (CONTINUE_OPTIONS):
+  python benchmarks/panx.py --student=transformer ... --pt_student_checkpoint=<a finished
+      transformer run's --model_dir, or a transformers folder> --distil_mode=soft ...
 
 Writes <model_dir>/data/ (derived train/dev/test.tsv, transfer.txt, labels.tsv), the pipeline's
 model_dir, --output (JSON) and the same path with .md (Markdown table).
@@ -35,6 +38,7 @@ from absl import flags
 from absl import logging
 
 from benchmarks import harness
+from xtremedistil import options as options_lib
 
 FLAGS = flags.FLAGS
 
@@ -46,6 +50,11 @@ DEFAULT_LANGUAGES = "en,de,es,fr,nl,ru,ar,hi,zh,ja"
 RECIPE_DEFAULTS = {"pt_teacher_checkpoint": "multilingual-e5-small", "student_vocab": "seen",
                    "student_vocab_size": 30000, "ft_epochs": 2, "distil_epochs": 3}
 
+# PAN-X's own recipe flags: start the transformer student from an earlier one and distil it
+# with another mode, e.g. one more pass of teacher logits over a finished run's best student
+# (--pt_student_checkpoint=<that run's --model_dir> --distil_mode=soft).
+CONTINUE_OPTIONS = ("pt_student_checkpoint", "distil_mode")
+
 QUICK = {"languages": "en,de,ru", "train_per_language": 500, "dev_per_language": 100,
          "test_per_language": 500, "transfer_per_language": 1000, "ft_epochs": 2,
          "distil_epochs": 2, "model_dir": "benchmarks/out/panx_quick",
@@ -56,6 +65,9 @@ def define_panx_flags():
     define_data_flags()
     harness.define_flags("panx", QUICK, "; < 10 minutes on 2 cores", RECIPE_DEFAULTS)
     flags.adopt_module_key_flags(harness)
+    options_lib.define_flags(FLAGS, names=CONTINUE_OPTIONS)
+    for name in CONTINUE_OPTIONS:
+        flags.declare_key_flag(name)
 
 
 def define_data_flags(defaults=None):
@@ -161,7 +173,23 @@ def main(argv):
             test=FLAGS.test_per_language or "all (full split)")
     harness.run({"data_dir": data_dir, "languages": languages, **sizes},
                 lambda: load_panx(data_dir, languages, **sizes), PANX_TAGS,
-                lambda counts: description + shortfalls(counts, sizes))
+                lambda counts: description + shortfalls(counts, sizes), continue_options())
+
+
+def continue_options():
+    """CONTINUE_OPTIONS not at their defaults; --pt_student_checkpoint resolved, and a finished
+    transformer benchmark run given there exported as its best student's checkpoint."""
+    defaults = options_lib.Options()
+    given = {name: FLAGS[name].value for name in CONTINUE_OPTIONS
+             if FLAGS[name].value != getattr(defaults, name)}
+    if given.get("pt_student_checkpoint"):
+        folder = harness.resolve(given["pt_student_checkpoint"])
+        if os.path.exists(os.path.join(folder, "metrics.json")):
+            folder = harness.export_checkpoint(folder)
+            logging.info("--pt_student_checkpoint: the run's best student, exported to %s",
+                         folder)
+        given["pt_student_checkpoint"] = folder
+    return given
 
 
 if __name__ == "__main__":

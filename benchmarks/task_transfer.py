@@ -48,7 +48,6 @@ same options resumes every run; --overwrite deletes a --model_dir made with othe
 import json
 import math
 import os
-import shutil
 import sys
 import time
 
@@ -209,29 +208,6 @@ def check_flags(rows, seeds):
 
 
 # === Runs ===
-
-def export_checkpoint(model_dir, stage=""):
-    """<model_dir>/export/checkpoint/ of a finished transformer run, or checkpoint_<stage>/ of
-    the student as that stage left it (written once, then renamed into place, so a killed export
-    leaves no half folder)."""
-    folder = os.path.join(model_dir, "export", f"checkpoint_{stage}" if stage else "checkpoint")
-    if os.path.exists(os.path.join(folder, "config.json")):
-        return folder
-    from xtremedistil import export  # pylint: disable=import-outside-toplevel
-    from xtremedistil import students  # pylint: disable=import-outside-toplevel
-    from xtremedistil.manifest import Manifest  # pylint: disable=import-outside-toplevel
-    manifest = Manifest.read(model_dir)
-    weights = manifest.stage_weights(stage) if stage else None
-    if weights and not os.path.exists(weights):
-        raise app.UsageError(f"--source_stage={stage}: the source run has no {weights}.")
-    partial = folder + ".partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    students.get(manifest.options).export_checkpoint(
-        export.load_student(manifest, weights=weights), manifest, partial)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(partial, folder)
-    return folder
-
 
 def run_source(source_dir, source_manifest, source_data, languages, sizes, settings):
     """PAN-X, distilled into the transformer student: the source run's metrics."""
@@ -409,7 +385,7 @@ def main(argv):
         source_dir = os.path.join(model_dir, "source")
         source_metrics = run_source(source_dir, source_manifest, source_data, languages, sizes,
                                     settings)
-    checkpoint = export_checkpoint(source_dir, FLAGS.source_stage)
+    checkpoint = harness.export_checkpoint(source_dir, FLAGS.source_stage)
     logging.info("source student exported to %s", checkpoint)
 
     # Target: rt-snippets, a run per row and seed.

@@ -335,3 +335,6 @@ def test_a_teacher_is_reused_from_a_run_stopped_in_its_first_mode(tmp_path, fake
     harness.prepare_model_dir(str(target), manifest, str(source))
     assert (target / "teacher" / "tf_model.h5").read_bytes() == b"weights"
     assert (target / "teacher_outputs" / "stamp.json").read_text() == "{}"
+    # Linked, not copied: stored outputs can be tens of GB.
+    assert os.path.samefile(target / "teacher_outputs" / "stamp.json",
+                            source / "soft" / "teacher_outputs" / "stamp.json")

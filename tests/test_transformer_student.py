@@ -171,10 +171,11 @@ def test_exported_checkpoint_loads_in_transformers_with_equal_outputs(transforme
 
 
 def test_a_stage_of_the_student_exports_as_its_own_checkpoint(transformer_run):
-    """task_transfer.py --source_stage: the folder holds the encoder as that stage left it."""
-    from benchmarks import task_transfer  # pylint: disable=import-outside-toplevel
+    """harness.export_checkpoint (task_transfer.py --source_stage): the folder holds the encoder
+    as that stage left it."""
+    from benchmarks import harness  # pylint: disable=import-outside-toplevel
     config, _, paths = transformer_run
-    folder = task_transfer.export_checkpoint(config.model_dir, "layers")
+    folder = harness.export_checkpoint(config.model_dir, "layers")
     assert os.path.basename(folder) == "checkpoint_layers"
     manifest = Manifest.read(config.model_dir)
     ids, _ = export.encode(manifest, tasks.get("tagging").read_labeled(manifest.options).test[:8])
@@ -189,8 +190,30 @@ def test_a_stage_of_the_student_exports_as_its_own_checkpoint(transformer_run):
     best = transformers.TFBertModel.from_pretrained(paths["checkpoint"])(
         input_ids=ids, attention_mask=mask).last_hidden_state.numpy()
     assert np.abs(best - states).max() > 1e-2  # the later stages moved the encoder
-    with pytest.raises(task_transfer.app.UsageError, match="no .*nowhere.h5"):
-        task_transfer.export_checkpoint(config.model_dir, "nowhere")
+    with pytest.raises(harness.app.UsageError, match="no stage nowhere there"):
+        harness.export_checkpoint(config.model_dir, "nowhere")
+
+
+def test_panx_continues_from_a_finished_run_s_best_student(transformer_run, tmp_path,
+                                                          monkeypatch):
+    """panx.py --pt_student_checkpoint=<a run's model_dir>: its best student is exported and
+    becomes the start; options at their defaults are not recorded (older runs compare equal)."""
+    from benchmarks import panx  # pylint: disable=import-outside-toplevel
+    config = transformer_run[0]
+    run = tmp_path / "finished"
+    shutil.copytree(config.model_dir, run, ignore=shutil.ignore_patterns("export"))
+
+    def given(**values):
+        monkeypatch.setattr(panx, "FLAGS", {name: types.SimpleNamespace(
+            value=values.get(name, getattr(Options(), name))) for name in panx.CONTINUE_OPTIONS})
+        return panx.continue_options()
+
+    assert given() == {}
+    continued = given(pt_student_checkpoint=str(run), distil_mode="soft")
+    assert continued == {"pt_student_checkpoint": str(run / "export" / "checkpoint"),
+                         "distil_mode": "soft"}
+    with open(run / "export" / "checkpoint" / "config.json", encoding="utf-8") as f:
+        assert json.load(f)["num_hidden_layers"] == config.num_hidden_layers
 
 
 def test_a_new_run_starts_from_the_exported_checkpoint(transformer_run, trained_run, tmp_path):
