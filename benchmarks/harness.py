@@ -39,7 +39,7 @@ RECIPE_OPTIONS = (
     "word_emb_dim", "bilstm_hidden_size", "dropout_rate", "student_dropout", "head_init",
     "pca_rescale", "recipe", "distil_batch_size", "distil_epochs", "distil_learning_rate",
     "lr_schedule", "label_stage_sizes", "label_stage_monitor", "logits_loss", "temperature",
-    "transfer_mask", "patience", "seed") + (
+    "transfer_mask", "patience", "seed", "augment_transfer") + (
     # The transformer student's shape and its layer-wise distillation (issue #12).
     "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
     "compress_word_embedding", "freeze_word_embedding", "distil_multi_hidden_states",

@@ -39,7 +39,9 @@ among them) are the target runs', its metrics.json the source row.
 --source_stage=<stage> starts them from that run's student as the stage left it (for example
 representation, before the source task's logits and labels).
 --target_learning_rate, --target_patience and --target_monitor set the target runs' student
-schedule (their own early stopping on 500 sentences) instead of the source's.
+schedule (their own early stopping on 500 sentences) instead of the source's;
+--target_augment_transfer=N adds N augmented copies of each target transfer text (masked
+words, n-grams: xtremedistil/augment.py) for the rows distilled on the target.
 
 Writes --output (JSON), the same path with .md (the table) and prints both. A rerun with the
 same options resumes every run; --overwrite deletes a --model_dir made with other options.
@@ -127,6 +129,9 @@ def define_transfer_flags():
     flags.DEFINE_enum("target_monitor", "accuracy", ["", "loss", "accuracy"], "What early stopping "
                       "watches in the target runs' stages on labels: dev 'loss' or "
                       "'accuracy' (empty: the source run's --label_stage_monitor).")
+    flags.DEFINE_integer("target_augment_transfer", 0, "Augmented copies of each target "
+                         "transfer text in the rows distilled on the target (teacher, "
+                         "random_soft): --augment_transfer of those runs. 0: none.")
     flags.DEFINE_integer("target_ft_epochs", 3, "The teacher's fine-tuning epochs on the "
                          "target.")
     flags.DEFINE_list("rows", DEFAULT_ROWS, f"Target runs: {', '.join(ROWS)}.")
@@ -154,9 +159,9 @@ def target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings, epochs, 
     and epochs, and `schedule` (target_schedule) replaces the source's student schedule."""
     shared = {k: v for k, v in settings.items()
               if k not in ("distil_multi_hidden_states", "distil_attention", "layer_map")}
-    common = dict(task=task_dir, do_NER=False, transfer_file="", baseline=False,
-                  distil_epochs=epochs, ft_epochs=ft_epochs,
-                  pt_student_checkpoint="", compress_word_embedding=False, **(schedule or {}))
+    common = {**dict(task=task_dir, do_NER=False, transfer_file="", baseline=False,
+                     distil_epochs=epochs, ft_epochs=ft_epochs, pt_student_checkpoint="",
+                     compress_word_embedding=False, augment_transfer=0), **(schedule or {})}
     per_row = {
         "transferred": dict(distil_mode="none", pt_student_checkpoint=checkpoint),
         "random": dict(distil_mode="none"),
@@ -179,7 +184,8 @@ def target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings, epochs, 
 def target_schedule():
     """The student options of the target runs given by flags, replacing the source run's."""
     given = {"distil_learning_rate": FLAGS.target_learning_rate,
-             "patience": FLAGS.target_patience, "label_stage_monitor": FLAGS.target_monitor}
+             "patience": FLAGS.target_patience, "label_stage_monitor": FLAGS.target_monitor,
+             "augment_transfer": FLAGS.target_augment_transfer}
     return {name: value for name, value in given.items() if value}
 
 
@@ -202,6 +208,8 @@ def check_flags(rows, seeds):
                              ">= 1.")
     if FLAGS.target_epochs < 1 or FLAGS.target_ft_epochs < 1:
         raise app.UsageError("--target_epochs and --target_ft_epochs must be >= 1.")
+    if FLAGS.target_augment_transfer < 0:
+        raise app.UsageError("--target_augment_transfer must be >= 0.")
     if FLAGS.target_learning_rate < 0 or FLAGS.target_patience < 0:
         raise app.UsageError("--target_learning_rate and --target_patience must be >= 0 (0: "
                              "the source run's).")
@@ -373,6 +381,8 @@ def main(argv):
         "target_data_dir", "target_train", "target_dev", "target_test", "target_transfer",
         "target_epochs", "target_ft_epochs", "target_learning_rate", "target_patience",
         "target_monitor", "source_stage")}
+    if FLAGS.target_augment_transfer:  # recorded when given: older runs still compare equal
+        target["target_augment_transfer"] = FLAGS.target_augment_transfer
     if FLAGS.source_run:
         source_dir = harness.resolve(FLAGS.source_run)
         source_metrics, shape, source_manifest = given_source(source_dir)

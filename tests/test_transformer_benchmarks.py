@@ -206,6 +206,13 @@ def test_task_transfer_plan_every_row_per_seed(tmp_path):
                                                       "label_stage_monitor": "accuracy"})
     assert (slower[0][2].distil_learning_rate, slower[0][2].patience,
             slower[0][2].label_stage_monitor) == (1e-4, 6, "accuracy")
+    # The source's augmentation stays with the source; the target's is given for the target.
+    augmented_source = {**shared, "augment_transfer": 3}
+    assert task_transfer.target_plan(["teacher"], [1], task_dir, str(tmp_path), checkpoint,
+                                     augmented_source, 7, 2)[0][2].augment_transfer == 0
+    assert task_transfer.target_plan(["teacher"], [1], task_dir, str(tmp_path), checkpoint,
+                                     shared, 7, 2, {"augment_transfer": 4}
+                                     )[0][2].augment_transfer == 4
 
     source = task_transfer.source_options(str(tmp_path / "source" / "data"),
                                           str(tmp_path / "source"), shared)

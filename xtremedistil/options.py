@@ -42,6 +42,11 @@ class Options:
     skip_bad_lines: bool = option(False, "Skip bad sentences (and report how many) instead of "
                                   "stopping at the first.", DATA)
     max_transfer: int = option(0, "Use at most this many transfer sentences (0: all).", DATA)
+    augment_transfer: int = option(
+        0, "Augmented copies of each training transfer example the teacher labels too (Tang "
+        "et al. 2019: words masked with probability 0.1, then with probability 0.25 a random "
+        "n-gram of 1-5 words kept; pairs masked only), for small transfer sets "
+        "(xtremedistil/augment.py). 0: none.", DATA)
     seq_len: int = option(32, "Word pieces per sentence (a pair: per pair for the teacher, "
                           "per text for the student); longer ones are truncated for the model "
                           "(NER: their cut words scored as 'O').", DATA)
@@ -233,6 +238,8 @@ class Options:
                      "num_attention_heads", "intermediate_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be positive.")
+        if self.augment_transfer < 0:
+            raise ValueError("--augment_transfer must be >= 0 (0: no augmented copies).")
         if self.student_vocab_size < 0:
             raise ValueError("--student_vocab_size must be >= 0 (0: every seen piece).")
         if self.hidden_size % self.num_attention_heads:

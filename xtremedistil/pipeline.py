@@ -23,6 +23,7 @@ import tensorflow as tf
 import tf_keras
 from absl import logging
 
+from xtremedistil import augment
 from xtremedistil import console
 from xtremedistil import distribute
 from xtremedistil import manifest as manifest_lib
@@ -138,10 +139,10 @@ def check_disk_space(options, hf_model, data, fine_tuned, folder, layers, attent
     fine-tuned one and 2 checkpoints, unless reused) and the teacher outputs (in `folder`)."""
     teacher_bytes = 0 if fine_tuned else 3 * 4 * students.count_params(hf_model)
     width = hf_model.config.hidden_size * (1 + len(layers)) + len(data.labeled.labels)
-    outputs_bytes = (data.transfer_count * options.seq_len * (2 * width + 8)
+    examples = augment.stored_examples(data.transfer_count, options.augment_transfer)
+    outputs_bytes = (examples * options.seq_len * (2 * width + 8)
                      + teacher_cache.attention_bytes(
-                         data.transfer_count, attention_maps(options, attention_layers),
-                         options.seq_len))
+                         examples, attention_maps(options, attention_layers), options.seq_len))
     stored = sum(e.stat().st_size for e in os.scandir(folder)) if os.path.isdir(folder) else 0
     needed = teacher_bytes + max(0, outputs_bytes - stored) + 100 * 2**20
     free = shutil.disk_usage(options.model_dir).free
@@ -175,7 +176,8 @@ def online_outputs(options, data, outputs, attention_layers):
     if "attention" not in outputs:
         return ()
     size = teacher_cache.attention_bytes(
-        data.transfer_count, attention_maps(options, attention_layers), options.seq_len)
+        augment.stored_examples(data.transfer_count, options.augment_transfer),
+        attention_maps(options, attention_layers), options.seq_len)
     if size <= options.attention_cache_mb * 2**20:
         return ()
     logging.info("teacher outputs: the attention maps would take %.0f MiB, more than "
@@ -254,7 +256,8 @@ def store_teacher_outputs(options, task, teacher, strategy, outputs, folder, tra
     val_every = teacher_cache.validation_every(transfer_count)
     stamp = {"teacher": teacher.fingerprint, "outputs": list(outputs),
              "teacher_layer": options.teacher_layer, "seq_len": options.seq_len,
-             "val_every": val_every}
+             "val_every": val_every,
+             "augment": [options.augment_transfer, options.seed] if options.augment_transfer else 0}
     if teacher.layers:
         stamp["layers"] = list(teacher.layers)
     if teacher.attention_layers:
@@ -273,7 +276,10 @@ def store_teacher_outputs(options, task, teacher, strategy, outputs, folder, tra
         options.distil_batch_size * strategy.num_replicas_in_sync, stamp, progress,
         share=(worker, workers),
         after_stamp_check=(lambda: distribute.barrier(strategy)) if workers > 1 else None,
-        val_every=val_every)
+        val_every=val_every, augment=augment.chunk_copies(
+            options.augment_transfer, options.seed,
+            teacher.tokenizer.mask_token or teacher.tokenizer.unk_token)
+        if options.augment_transfer else None)
     seconds = time.time() - started
     logging.info("teacher outputs: %s%d examples run through the teacher in %.1f s (%d of "
                  "the %d training examples in this share)", who, stored.computed, seconds,
@@ -517,6 +523,8 @@ def teacher_phases(options, task, data, tokenizer, strategy, outputs, outputs_fo
     stored = [name for name in outputs if name not in teacher.online]
     phases.start("teacher_outputs", f"{', '.join(stored) or 'the pieces alone'} on "
                  f"{data.transfer_count:,} transfer examples"
+                 + (f" and {options.augment_transfer} augmented copies of each training one"
+                    if options.augment_transfer else "")
                  + "".join(f"; {name} computed on each batch" for name in teacher.online))
     transfer = store_teacher_outputs(options, task, teacher, strategy, stored, outputs_folder,
                                      data.transfer_count)

@@ -82,8 +82,9 @@ def _covers(previous, stamp):
     settings, and every output `stamp` needs among the stored ones (a stage-wise run's hidden
     states and logits serve a run that distils the logits alone). Settings `previous` alone
     has (a transformer run's layer map) belong to outputs `stamp` does not need. Stamps
-    written before the split was recorded split every 10th example off to validation."""
-    previous = {"val_every": VAL_EVERY, **previous}
+    written before the split was recorded split every 10th example off to validation, and
+    those written before augmentation have no augmented copies."""
+    previous = {"val_every": VAL_EVERY, "augment": 0, **previous}
     same_settings = all(previous.get(k) == v for k, v in stamp.items() if k != "outputs")
     return same_settings and set(stamp.get("outputs", ())) <= set(previous.get("outputs", ()))
 
@@ -118,7 +119,7 @@ class Stored:
 
 def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_size, batch_size,
                   stamp, progress=None, share=(0, 1), after_stamp_check=None,
-                  val_every=VAL_EVERY):
+                  val_every=VAL_EVERY, augment=None):
     """Writes the chunks of this worker's share not yet on disk; returns a Stored.
 
     stamp: what identifies the outputs (teacher fingerprint, layer, seq_len, output names).
@@ -128,6 +129,8 @@ def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_s
         each other there, so none deletes what another has started writing).
     val_every: every how many examples one goes to validation (`validation_every`); the stamp
         should hold it, since chunks split otherwise hold other examples.
+    augment(index, chunk): a training chunk with its augmented copies (augment.chunk_copies);
+        the stamp should say how they were made.
     """
     os.makedirs(folder, exist_ok=True)
     _check_stamp(folder, stamp)
@@ -136,6 +139,8 @@ def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_s
     worker, workers = share
     stored = Stored([], [], 0, 0, 0)
     for split, index, chunk in split_stream(examples, chunk_size, val_every):
+        if split == "train" and augment is not None:
+            chunk = augment(index, chunk)
         if split == "train":
             stored.train_count += len(chunk)
             if index % workers != worker:
