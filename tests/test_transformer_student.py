@@ -170,6 +170,17 @@ def test_exported_checkpoint_loads_in_transformers_with_equal_outputs(transforme
     np.testing.assert_array_equal(np.asarray(pieces), ids)
 
 
+def test_the_student_s_parameters_leave_out_the_training_only_layer_maps(transformer_run):
+    config, metrics, _ = transformer_run
+    manifest = Manifest.read(config.model_dir)
+    model = students.get(manifest.options).build(export.student_dims(manifest))
+    maps = sum(students.count_params(layer) for layer in model.layers
+               if layer.name.startswith("layer_map_"))
+    assert maps > 0  # --distil_multi_hidden_states: one map a student layer
+    assert metrics["params"]["student"] == students.count_params(model) - maps
+    assert metrics["params"]["student"] == students.count_params(export.load_student(manifest))
+
+
 def test_a_stage_of_the_student_exports_as_its_own_checkpoint(transformer_run):
     """harness.export_checkpoint (task_transfer.py --source_stage): the folder holds the encoder
     as that stage left it."""

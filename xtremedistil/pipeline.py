@@ -570,8 +570,10 @@ def _run(options, strategy, outputs_folder):
     phases.start("evaluation", "scoring on test")
     logging.info("student: weights fingerprint %s", training.weights_fingerprint(built.model))
     student_scores = student_score(task, built.model, built.ids["test"], data, "test", batch)
+    # The student as deployed: what its logits need, not the training-only layer maps
+    # (--distil_multi_hidden_states) that its 'layers' output adds.
     params = {"teacher": students.count_params(teacher.hf_model),
-              "student": students.count_params(built.model)}
+              "student": students.count_params(students.output_model(built.model, "logits"))}
     truncated = (sum(e.truncated for e in data.encoded.values())
                  + int(distribute.sum_over_workers(
                      strategy, teacher_cache.truncated_count(transfer.train_paths)))
