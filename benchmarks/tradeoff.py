@@ -76,8 +76,9 @@ def student_entry(label, model_dir, latency_json):
                "params": metrics["params"]["teacher"],
                "batch32_ms": rows[TEACHER]["batch_ms_per_sentence"]["32"],
                "online_ms": rows[TEACHER]["online_ms"]}
+    # The measured model's count: runs before 245c570 recorded the training-only layer maps too.
     student = {"label": label, "model_dir": model_dir, "f1": metrics["student"]["mean_f1"],
-               "params": metrics["params"]["student"],
+               "params": rows[STUDENT_BATCH].get("params", metrics["params"]["student"]),
                "batch32_ms": rows[STUDENT_BATCH]["batch_ms_per_sentence"]["32"],
                "online_ms": rows[STUDENT_ONLINE]["online_ms"],
                "tflite_fp32_bytes": rows[STUDENT_ONLINE]["file_bytes"],

@@ -45,6 +45,20 @@ def test_table_and_plot_of_students_sharing_a_teacher(tmp_path):
     assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_parameters_are_the_measured_model_s(tmp_path):
+    """A run's metrics.json may count training-only weights; latency.py's row counts the model
+    it timed, and wins."""
+    run = _run(tmp_path / "maps", 0.6, 0.8, 0.5, 1.0, params=1200)
+    latency = run.split(",")[1]
+    with open(latency, encoding="utf-8") as f:
+        measured = json.load(f)
+    measured["rows"][1]["params"] = 1000
+    with open(latency, "w", encoding="utf-8") as f:
+        json.dump(measured, f)
+    student, _ = tradeoff.student_entry(*tradeoff.parse_run(f"maps={run}"))
+    assert student["params"] == 1000
+
+
 def test_refuses_runs_of_another_teacher_and_malformed_values(tmp_path):
     one = _run(tmp_path / "one", 0.6, 0.8, 0.5, 1.0)
     other = _run(tmp_path / "other", 0.6, 0.7, 0.5, 1.0)
