@@ -35,15 +35,13 @@ def chunk_copies(count, seed, mask_token):
 def augmented(example, rng, mask_token):
     """One augmented copy of a data.Sentence or data.TextExample."""
     if isinstance(example, data_lib.Sentence):
-        return dataclasses.replace(example, tokens=tuple(_words(example.tokens, rng, mask_token)),
-                                   source=f"{example.source} (augmented)")
-    if example.text_b is None:
-        text = " ".join(_words(example.text.split(), rng, mask_token))
-        return dataclasses.replace(example, text=text, source=f"{example.source} (augmented)")
-    return dataclasses.replace(
-        example, text=" ".join(_masked(example.text.split(), rng, mask_token)),
-        text_b=" ".join(_masked(example.text_b.split(), rng, mask_token)),
-        source=f"{example.source} (augmented)")
+        changed = {"tokens": tuple(_words(example.tokens, rng, mask_token))}
+    elif example.text_b is None:
+        changed = {"text": " ".join(_words(example.text.split(), rng, mask_token))}
+    else:
+        changed = {"text": " ".join(_masked(example.text.split(), rng, mask_token)),
+                   "text_b": " ".join(_masked(example.text_b.split(), rng, mask_token))}
+    return dataclasses.replace(example, source=f"{example.source} (augmented)", **changed)
 
 
 def _masked(words, rng, mask_token):

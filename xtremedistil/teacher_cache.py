@@ -139,9 +139,9 @@ def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_s
     worker, workers = share
     stored = Stored([], [], 0, 0, 0)
     for split, index, chunk in split_stream(examples, chunk_size, val_every):
-        if split == "train" and augment is not None:
-            chunk = augment(index, chunk)
         if split == "train":
+            if augment is not None:
+                chunk = augment(index, chunk)
             stored.train_count += len(chunk)
             if index % workers != worker:
                 continue
