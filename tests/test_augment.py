@@ -19,7 +19,7 @@ def _sentences(n):
 
 
 def test_copies_mask_words_and_keep_n_grams_in_order():
-    made = augment.chunk_copies(3, seed=7, mask_token="[MASK]")(0, _sentences(200))
+    made = augment.ChunkCopies(3, seed=7, mask_token="[MASK]")(0, _sentences(200))
     assert made[:200] == _sentences(200)  # the originals first, unchanged
     copies = made[200:]
     assert len(copies) == 600 and all(c.language == "xx" for c in copies)
@@ -41,20 +41,20 @@ def test_copies_mask_words_and_keep_n_grams_in_order():
 
 def test_copies_depend_on_seed_and_chunk_alone():
     sentences = _sentences(20)
-    first = augment.chunk_copies(2, 1, "[MASK]")(3, sentences)
-    assert first == augment.chunk_copies(2, 1, "[MASK]")(3, sentences)  # a resumed run's
-    assert first != augment.chunk_copies(2, 1, "[MASK]")(4, sentences)
-    assert first != augment.chunk_copies(2, 2, "[MASK]")(3, sentences)
+    first = augment.ChunkCopies(2, 1, "[MASK]")(3, sentences)
+    assert first == augment.ChunkCopies(2, 1, "[MASK]")(3, sentences)  # a resumed run's
+    assert first != augment.ChunkCopies(2, 1, "[MASK]")(4, sentences)
+    assert first != augment.ChunkCopies(2, 2, "[MASK]")(3, sentences)
 
 
 def test_a_pair_keeps_both_texts_whole():
     pair = TextExample("one two three four five six", "uno dos tres cuatro cinco seis", None,
                        "en", "p:1")
-    copies = augment.chunk_copies(50, 3, "<mask>")(0, [pair])[1:]
+    copies = augment.ChunkCopies(50, 3, "<mask>")(0, [pair])[1:]
     assert all(len(c.text.split()) == 6 and len(c.text_b.split()) == 6 for c in copies)
     assert any("<mask>" in c.text for c in copies) and any("<mask>" in c.text_b for c in copies)
     single = TextExample("a fine and moving film indeed", None, None, "en", "s:1")
-    lengths = {len(c.text.split()) for c in augment.chunk_copies(50, 3, "<mask>")(0, [single])}
+    lengths = {len(c.text.split()) for c in augment.ChunkCopies(50, 3, "<mask>")(0, [single])}
     assert 6 in lengths and min(lengths) <= 5
 
 
@@ -66,7 +66,7 @@ def test_only_training_examples_are_copied(tmp_path, tiny_tokenizer):
     stored = teacher_cache.store_outputs(
         iter(sentences), task, tiny_tokenizer, 8, _fake_distiller(8, 1.0), str(tmp_path), 10, 8,
         {"teacher": "t", "augment": [2, 1]},
-        augment=augment.chunk_copies(2, 1, tiny_tokenizer.mask_token))
+        augment=augment.ChunkCopies(2, 1, tiny_tokenizer.mask_token))
     # 27 training sentences (every 10th held out: 3) and 2 copies of each; validation as is.
     assert stored.train_count == 27 * 3
     assert teacher_cache.count(stored.train_paths) == 81

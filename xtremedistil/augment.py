@@ -23,13 +23,16 @@ NGRAM_RATE = 0.25
 MAX_NGRAM = 5
 
 
-def chunk_copies(count, seed, mask_token):
-    """(chunk index, examples) -> the examples, then `count` augmented copies of each."""
-    def augment(index, examples):
-        rng = np.random.default_rng([seed, index])
-        return list(examples) + [augmented(e, rng, mask_token)
-                                 for _ in range(count) for e in examples]
-    return augment
+class ChunkCopies:
+    """(chunk index, examples) -> the examples, then `copies` augmented copies of each."""
+
+    def __init__(self, copies, seed, mask_token):
+        self.copies, self.seed, self.mask_token = copies, seed, mask_token
+
+    def __call__(self, index, examples):
+        rng = np.random.default_rng([self.seed, index])
+        return list(examples) + [augmented(e, rng, self.mask_token)
+                                 for _ in range(self.copies) for e in examples]
 
 
 def augmented(example, rng, mask_token):

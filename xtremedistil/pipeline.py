@@ -276,7 +276,7 @@ def store_teacher_outputs(options, task, teacher, strategy, outputs, folder, tra
         options.distil_batch_size * strategy.num_replicas_in_sync, stamp, progress,
         share=(worker, workers),
         after_stamp_check=(lambda: distribute.barrier(strategy)) if workers > 1 else None,
-        val_every=val_every, augment=augment.chunk_copies(
+        val_every=val_every, augment=augment.ChunkCopies(
             options.augment_transfer, options.seed,
             teacher.tokenizer.mask_token or teacher.tokenizer.unk_token)
         if options.augment_transfer else None)

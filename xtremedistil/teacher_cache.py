@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from xtremedistil import augment as augment_lib
 from xtremedistil import teacher as teacher_lib
 
 STAMP = "stamp.json"
@@ -129,26 +130,28 @@ def store_outputs(examples, task, tokenizer, seq_len, distiller, folder, chunk_s
         each other there, so none deletes what another has started writing).
     val_every: every how many examples one goes to validation (`validation_every`); the stamp
         should hold it, since chunks split otherwise hold other examples.
-    augment(index, chunk): a training chunk with its augmented copies (augment.chunk_copies);
-        the stamp should say how they were made.
+    augment: an augment.ChunkCopies, applied to each training chunk written; the stamp should
+        say how the copies were made.
     """
     os.makedirs(folder, exist_ok=True)
     _check_stamp(folder, stamp)
     if after_stamp_check is not None:
         after_stamp_check()
     worker, workers = share
+    copies = augment.copies if augment is not None else 0
     stored = Stored([], [], 0, 0, 0)
     for split, index, chunk in split_stream(examples, chunk_size, val_every):
         if split == "train":
-            if augment is not None:
-                chunk = augment(index, chunk)
-            stored.train_count += len(chunk)
+            size = augment_lib.stored_examples(len(chunk), copies)
+            stored.train_count += size
             if index % workers != worker:
                 continue
-            stored.share_count += len(chunk)
+            stored.share_count += size
         path = os.path.join(folder, f"{split}_{index:05d}.npz")
         (stored.train_paths if split == "train" else stored.val_paths).append(path)
         if not os.path.exists(path):
+            if split == "train" and augment is not None:  # only what is written
+                chunk = augment(index, chunk)
             _write_chunk(path, chunk, task, tokenizer, seq_len, distiller, batch_size)
             stored.computed += len(chunk)
             if progress is not None:
