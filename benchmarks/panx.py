@@ -18,6 +18,8 @@ distillation) are flags here as in run_xtreme_distil.py (benchmarks/harness.py R
 and a run can continue from an earlier student (CONTINUE_OPTIONS):
   python benchmarks/panx.py --student=transformer ... --pt_student_checkpoint=<a finished
       transformer run's --model_dir, or a transformers folder> --distil_mode=soft ...
+  python benchmarks/panx.py ... --init_student_from=<a finished run's --model_dir on the same
+      data> --distil_mode=soft --lr_schedule=cosine ...   # all of its student, head included
 
 Writes <model_dir>/data/ (derived train/dev/test.tsv, transfer.txt, labels.tsv), the pipeline's
 model_dir, --output (JSON) and the same path with .md (Markdown table).
@@ -52,8 +54,9 @@ RECIPE_DEFAULTS = {"pt_teacher_checkpoint": "multilingual-e5-small", "student_vo
 
 # PAN-X's own recipe flags: start the transformer student from an earlier one and distil it
 # with another mode, e.g. one more pass of teacher logits over a finished run's best student
-# (--pt_student_checkpoint=<that run's --model_dir> --distil_mode=soft).
-CONTINUE_OPTIONS = ("pt_student_checkpoint", "distil_mode")
+# (--pt_student_checkpoint=<that run's --model_dir> --distil_mode=soft: its encoder, a new output
+# layer), or over all of it (--init_student_from=<that run's --model_dir>).
+CONTINUE_OPTIONS = ("pt_student_checkpoint", "init_student_from", "distil_mode")
 
 QUICK = {"languages": "en,de,ru", "train_per_language": 500, "dev_per_language": 100,
          "test_per_language": 500, "transfer_per_language": 1000, "ft_epochs": 2,
@@ -189,6 +192,8 @@ def continue_options():
             logging.info("--pt_student_checkpoint: the run's best student, exported to %s",
                          folder)
         given["pt_student_checkpoint"] = folder
+    if given.get("init_student_from"):
+        given["init_student_from"] = harness.resolve(given["init_student_from"])
     return given
 
 

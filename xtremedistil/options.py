@@ -120,6 +120,12 @@ class Options:
         "", "--student=transformer: start the student's encoder from this transformers BERT "
         "folder (e.g. export/checkpoint/ of an earlier run: task transfer); its shape must "
         "match the student options, with --word_emb_dim equal to --hidden_size.", STUDENT)
+    init_student_from: str = option(
+        "", "Start the student as the best student of this finished run (its --model_dir) of "
+        "the same task, labels, student shape and vocabulary, every layer (output layer "
+        "included): a further pass over a finished student, e.g. --distil_mode=soft "
+        "--lr_schedule=cosine. Unlike --pt_student_checkpoint (another task's encoder), "
+        "nothing restarts.", STUDENT)
     dropout_rate: float = option(0.1, "Student dropout rate (where --student_dropout puts "
                                  "it).", STUDENT)
     student_dropout: str = option(
@@ -248,6 +254,9 @@ class Options:
         if self.pt_student_checkpoint and self.student != "transformer":
             raise ValueError("--pt_student_checkpoint starts a transformer student: it needs "
                              "--student=transformer.")
+        if self.init_student_from and self.pt_student_checkpoint:
+            raise ValueError("--init_student_from and --pt_student_checkpoint both start the "
+                             "student: give one.")
         if self.distil_multi_hidden_states and self.student != "transformer":
             raise ValueError("--distil_multi_hidden_states maps student layers to teacher "
                              "layers: it needs --student=transformer.")
@@ -260,7 +269,8 @@ class Options:
                              "repeat it, and --distil_attention and --distil_multi_hidden_states "
                              "need a teacher.")
         if self.freeze_word_embedding and not (self.compress_word_embedding
-                                               or self.pt_student_checkpoint):
+                                               or self.pt_student_checkpoint
+                                               or self.init_student_from):
             raise ValueError("--freeze_word_embedding would freeze random embeddings: keep "
                              "--compress_word_embedding or give --pt_student_checkpoint.")
         if self.attention_cache_mb < 0:

@@ -18,6 +18,7 @@ import os
 import shutil
 import time
 
+import h5py
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -319,16 +320,47 @@ def build_student(options, task, teacher, data, transfer, strategy, distils_last
     if os.path.exists(initial_weights):
         model.load_weights(initial_weights)
     else:
-        if options.pt_student_checkpoint:
-            student.load_checkpoint(model, options.pt_student_checkpoint,
-                                    tokenizer.convert_ids_to_tokens(vocab.teacher_ids.tolist()))
-        head = task.student_head_weights(hf_model)
-        if options.head_init == "teacher" and distils_last_layer and head is not None:
-            model.get_layer("logits").set_weights(head)
+        pieces = tokenizer.convert_ids_to_tokens(vocab.teacher_ids.tolist())
+        if options.init_student_from:
+            start_from_run(model, options.init_student_from, student, task.name,
+                           data.labeled.labels, pieces)
+        else:
+            if options.pt_student_checkpoint:
+                student.load_checkpoint(model, options.pt_student_checkpoint, pieces)
+            head = task.student_head_weights(hf_model)
+            if options.head_init == "teacher" and distils_last_layer and head is not None:
+                model.get_layer("logits").set_weights(head)
         os.makedirs(folder, exist_ok=True)
         training.save_weights_atomically(model, initial_weights)
     ids = {name: id_table[e.student_pieces] for name, e in data.encoded.items()}
     return BuiltStudent(student, model, vocab, id_table, dims, ids, initial_weights)
+
+
+def start_from_run(model, run_dir, student, task_name, labels, pieces):
+    """Sets `model` to the best student of the finished run `run_dir` (--init_student_from), every
+    layer it has; layers only this run adds (e.g. --distil_multi_hidden_states' maps) keep
+    their initialisation. That run must share the task, labels and student vocabulary (pieces:
+    this run's, in student id order)."""
+    source = manifest_lib.Manifest.read(run_dir)
+    flag = f"--init_student_from={run_dir}"
+    if source.task != task_name or list(source.labels) != list(labels):
+        raise ValueError(f"{flag}: a {source.task} run over the labels {source.labels}, not "
+                         f"{task_name} over {list(labels)}.")
+    if source.student_vocab != pieces:
+        raise ValueError(f"{flag}: its student vocabulary ({len(source.student_vocab)} pieces) "
+                         f"is not this run's ({len(pieces)}); the same teacher, data and "
+                         "--student_vocab options give the same one.")
+    with h5py.File(source.student_weights, "r") as f:
+        stored = {name.decode() if isinstance(name, bytes) else name
+                  for name in f.attrs["layer_names"]}
+    missing = sorted(name for names in student.layer_groups.values() for name in names
+                     if name not in stored)
+    if missing:
+        raise ValueError(f"{flag}: its student has no layers {missing} (another --student?).")
+    try:
+        model.load_weights(source.student_weights, by_name=True)
+    except ValueError as e:
+        raise ValueError(f"{flag}: {e} Give this run that run's student shape.") from e
 
 
 def initial_word_embeddings(options, hf_model, vocab):
