@@ -225,6 +225,7 @@ def test_panx_continues_from_a_finished_run_s_best_student(transformer_run, tmp_
                          "distil_mode": "soft"}
     with open(run / "export" / "checkpoint" / "config.json", encoding="utf-8") as f:
         assert json.load(f)["num_hidden_layers"] == config.num_hidden_layers
+    assert given(init_student_from=str(run)) == {"init_student_from": str(run)}
 
 
 def test_a_new_run_starts_from_the_exported_checkpoint(transformer_run, trained_run, tmp_path):
@@ -251,6 +252,41 @@ def test_a_new_run_starts_from_the_exported_checkpoint(transformer_run, trained_
     with pytest.raises(ValueError, match="--word_emb_dim=32"):
         students.get(new.replace(word_emb_dim=16)).load_checkpoint(
             model, paths["checkpoint"], manifest.student_vocab)
+
+
+def test_a_new_run_continues_a_finished_student_every_layer(transformer_run, tmp_path):
+    """--init_student_from=<a finished run>: its best student, output layer included, is the
+    new run's start (its layer maps, which this run lacks, left out); a student of another
+    vocabulary or labels is refused."""
+    config = transformer_run[0]
+    new = config.replace(distil_multi_hidden_states=False, distil_attention=False,
+                         distil_mode="soft", lr_schedule="cosine",
+                         init_student_from=config.model_dir, model_dir=str(tmp_path / "model"))
+    for folder in ("teacher", "teacher_outputs"):
+        shutil.copytree(os.path.join(config.model_dir, folder),
+                        os.path.join(new.model_dir, folder))
+    metrics = pipeline.run(new)
+    assert metrics["student"]["mean_f1"] > 0.6
+    source, manifest = Manifest.read(config.model_dir), Manifest.read(new.model_dir)
+    finished = students.get(source.options).build(export.student_dims(source))
+    finished.load_weights(source.student_weights)
+    started = students.get(new).build(export.student_dims(manifest))
+    started.load_weights(os.path.join(new.model_dir, "student", "initial.h5"))
+    layers = [layer for layer in started.layers if layer.weights]
+    assert {"logits", "projection", "layer_2"} <= {layer.name for layer in layers}
+    for layer in layers:
+        for ours, theirs in zip(layer.get_weights(),
+                                finished.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(ours, theirs)
+    student = students.get(new)
+    with pytest.raises(ValueError, match="student vocabulary"):
+        pipeline.start_from_run(started, config.model_dir, student, "tagging",
+                                manifest.labels, manifest.student_vocab[:-1])
+    with pytest.raises(ValueError, match="not tagging over"):
+        pipeline.start_from_run(started, config.model_dir, student, "tagging",
+                                manifest.labels[::-1], manifest.student_vocab)
+    with pytest.raises(ValueError, match="both start the student"):
+        new.replace(pt_student_checkpoint="somewhere").validate()
 
 
 # === Attention distillation (--distil_attention) ===
