@@ -41,7 +41,9 @@ representation, before the source task's logits and labels).
 --target_learning_rate, --target_patience and --target_monitor set the target runs' student
 schedule (their own early stopping on 500 sentences) instead of the source's;
 --target_augment_transfer=N adds N augmented copies of each target transfer text (masked
-words, n-grams: xtremedistil/augment.py) for the rows distilled on the target.
+words, n-grams: xtremedistil/augment.py) for the rows distilled on the target;
+--target_layer_wise starts those rows with the layer-wise stages (XtremeDistilTransformers'
+task-specific distillation: every layer's states and the attention).
 
 Writes --output (JSON), the same path with .md (the table) and prints both. A rerun with the
 same options resumes every run; --overwrite deletes a --model_dir made with other options.
@@ -132,6 +134,10 @@ def define_transfer_flags():
     flags.DEFINE_integer("target_augment_transfer", 0, "Augmented copies of each target "
                          "transfer text in the rows distilled on the target (teacher, "
                          "random_soft): --augment_transfer of those runs. 0: none.")
+    flags.DEFINE_bool("target_layer_wise", False, "The rows distilled on the target (teacher, "
+                      "random_soft) start with the layer-wise stages: every layer's states "
+                      "(--distil_multi_hidden_states) and the top layer's attention "
+                      "(--distil_attention) learn the target's teacher's.")
     flags.DEFINE_integer("target_ft_epochs", 3, "The teacher's fine-tuning epochs on the "
                          "target.")
     flags.DEFINE_list("rows", DEFAULT_ROWS, f"Target runs: {', '.join(ROWS)}.")
@@ -153,23 +159,25 @@ def source_options(task_dir, model_dir, settings):
 
 
 def target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings, epochs, ft_epochs,
-                schedule=None):
+                schedule=None, layer_wise=False):
     """[(seed, row, Options)]: every row's run on the target task for every seed. `settings`:
     the source run's options (shape, recipe); the target runs set their own data, mode, start
-    and epochs, and `schedule` (target_schedule) replaces the source's student schedule."""
+    and epochs, and `schedule` (target_schedule) replaces the source's student schedule.
+    layer_wise: the rows distilled on the target start with the layer-wise stages (every
+    layer's states and the top layer's attention learn the target's teacher's)."""
     shared = {k: v for k, v in settings.items()
               if k not in ("distil_multi_hidden_states", "distil_attention", "layer_map")}
     common = {**dict(task=task_dir, do_NER=False, transfer_file="", baseline=False,
                      distil_epochs=epochs, ft_epochs=ft_epochs, pt_student_checkpoint="",
                      compress_word_embedding=False, augment_transfer=0), **(schedule or {})}
+    distilled = dict(distil_mode="soft", transfer_file=os.path.join(task_dir, "transfer.txt"),
+                     distil_multi_hidden_states=layer_wise, distil_attention=layer_wise)
     per_row = {
         "transferred": dict(distil_mode="none", pt_student_checkpoint=checkpoint),
         "random": dict(distil_mode="none"),
-        "teacher": dict(distil_mode="soft", pt_student_checkpoint=checkpoint,
-                        transfer_file=os.path.join(task_dir, "transfer.txt")),
+        "teacher": dict(distilled, pt_student_checkpoint=checkpoint),
         "pca_init": dict(distil_mode="none", compress_word_embedding=True),
-        "random_soft": dict(distil_mode="soft",
-                            transfer_file=os.path.join(task_dir, "transfer.txt")),
+        "random_soft": distilled,
     }
     runs = []
     for seed in seeds:
@@ -381,8 +389,10 @@ def main(argv):
         "target_data_dir", "target_train", "target_dev", "target_test", "target_transfer",
         "target_epochs", "target_ft_epochs", "target_learning_rate", "target_patience",
         "target_monitor", "source_stage")}
-    if FLAGS.target_augment_transfer:  # recorded when given: older runs still compare equal
-        target["target_augment_transfer"] = FLAGS.target_augment_transfer
+    # Recorded when given: older runs still compare equal.
+    for name in ("target_augment_transfer", "target_layer_wise"):
+        if FLAGS[name].value:
+            target[name] = FLAGS[name].value
     if FLAGS.source_run:
         source_dir = harness.resolve(FLAGS.source_run)
         source_metrics, shape, source_manifest = given_source(source_dir)
@@ -411,7 +421,8 @@ def main(argv):
     task_dir = os.path.join(model_dir, "target", "data")
     classification.write_task(task_dir, derived, unlabeled, labels)
     runs = target_plan(rows, seeds, task_dir, model_dir, checkpoint, settings,
-                       FLAGS.target_epochs, FLAGS.target_ft_epochs, target_schedule())
+                       FLAGS.target_epochs, FLAGS.target_ft_epochs, target_schedule(),
+                       FLAGS.target_layer_wise)
     target_metrics = {}
     for seed, row, options in runs:
         if row == "random_soft":  # the teacher row's teacher and outputs, not made again

@@ -213,6 +213,13 @@ def test_task_transfer_plan_every_row_per_seed(tmp_path):
     assert task_transfer.target_plan(["teacher"], [1], task_dir, str(tmp_path), checkpoint,
                                      shared, 7, 2, {"augment_transfer": 4}
                                      )[0][2].augment_transfer == 4
+    # Layer-wise on the target: only the rows distilled there.
+    layer_wise = {row: options for _, row, options in task_transfer.target_plan(
+        ["transferred", "teacher", "random_soft"], [1], task_dir, str(tmp_path), checkpoint,
+        shared, 7, 2, layer_wise=True)}
+    for row, expected in (("transferred", False), ("teacher", True), ("random_soft", True)):
+        assert (layer_wise[row].distil_multi_hidden_states,
+                layer_wise[row].distil_attention) == (expected, expected)
 
     source = task_transfer.source_options(str(tmp_path / "source" / "data"),
                                           str(tmp_path / "source"), shared)
