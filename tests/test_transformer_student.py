@@ -287,6 +287,8 @@ def test_a_new_run_continues_a_finished_student_every_layer(transformer_run, tmp
                                 manifest.labels[::-1], manifest.student_vocab)
     with pytest.raises(ValueError, match="both start the student"):
         new.replace(pt_student_checkpoint="somewhere").validate()
+    with pytest.raises(ValueError, match="this run's own --model_dir"):
+        new.replace(init_student_from=new.model_dir).validate()
 
 
 # === Attention distillation (--distil_attention) ===

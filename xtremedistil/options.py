@@ -6,6 +6,7 @@ plain dataclass: library code never reads flags.
 """
 
 import dataclasses
+import os
 
 DATA, TEACHER, STUDENT, DISTIL, RUN = "data", "teacher", "student", "distillation", "run"
 
@@ -254,6 +255,10 @@ class Options:
         if self.pt_student_checkpoint and self.student != "transformer":
             raise ValueError("--pt_student_checkpoint starts a transformer student: it needs "
                              "--student=transformer.")
+        if self.init_student_from and (os.path.abspath(self.init_student_from)
+                                       == os.path.abspath(self.model_dir)):
+            raise ValueError("--init_student_from is this run's own --model_dir: give the "
+                             "finished run's folder, and a new --model_dir for this one.")
         if self.init_student_from and self.pt_student_checkpoint:
             raise ValueError("--init_student_from and --pt_student_checkpoint both start the "
                              "student: give one.")
