@@ -277,7 +277,8 @@ class Options:
                                                or self.pt_student_checkpoint
                                                or self.init_student_from):
             raise ValueError("--freeze_word_embedding would freeze random embeddings: keep "
-                             "--compress_word_embedding or give --pt_student_checkpoint.")
+                             "--compress_word_embedding or give --pt_student_checkpoint or "
+                             "--init_student_from.")
         if self.attention_cache_mb < 0:
             raise ValueError("--attention_cache_mb must be >= 0 (0: never stored).")
         if not 0 <= self.dropout_rate < 1:
