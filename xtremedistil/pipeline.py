@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import time
+import weakref
 
 import h5py
 import numpy as np
@@ -494,16 +495,22 @@ def teacher_test_scores(options, task, teacher, data, batch_size):
     return scores
 
 
+# Student model -> its logits view: one view, so its predict function is traced once a run.
+_LOGITS_VIEWS = weakref.WeakKeyDictionary()
+
+
 def student_score(task, model, student_ids, data, split, batch_size):
     """The task's scores of a student model on a split.
 
     Only the logits are computed: a transformer student's layer and attention outputs over a
     large split do not fit in memory (91k PAN-X test sentences: over 24 GB).
     """
+    if model not in _LOGITS_VIEWS:
+        _LOGITS_VIEWS[model] = students.output_model(model, "logits")
     report = training.ProgressLog(f"student ({split})", "examples", len(student_ids))
     progress = tf_keras.callbacks.LambdaCallback(on_predict_batch_end=lambda step, _: (
         report.update(min((step + 1) * batch_size, len(student_ids)))))
-    logits = students.output_model(model, "logits").predict(
+    logits = _LOGITS_VIEWS[model].predict(
         student_ids, batch_size=batch_size, verbose=0, callbacks=[progress])
     return task.score(logits, data.encoded[split], getattr(data.labeled, split),
                       data.labeled.labels)
@@ -555,7 +562,8 @@ def teacher_phases(options, task, data, tokenizer, strategy, outputs, outputs_fo
     stored = [name for name in outputs if name not in teacher.online]
     phases.start("teacher_outputs", f"{', '.join(stored) or 'the pieces alone'} on "
                  f"{data.transfer_count:,} transfer examples"
-                 + (f" and {options.augment_transfer} augmented copies of each training one"
+                 + (f" and {options.augment_transfer} augmented "
+                    f"cop{'y' if options.augment_transfer == 1 else 'ies'} of each training one"
                     if options.augment_transfer else "")
                  + "".join(f"; {name} computed on each batch" for name in teacher.online))
     transfer = store_teacher_outputs(options, task, teacher, strategy, stored, outputs_folder,
