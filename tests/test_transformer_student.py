@@ -707,3 +707,27 @@ def test_student_scores_compute_the_logits_alone():
     student_ids = np.arange(20, dtype=np.int32).reshape(5, 4) % 10
     scores = pipeline.student_score(ShapeTask(), model, student_ids, data, "dev", batch_size=2)
     assert scores == {"shape": (5, 4, 2)}
+
+
+def test_student_scores_trace_the_logits_once(monkeypatch):
+    """Scoring after every stage reuses one logits view of the student: a new view would trace
+    its predict function again on each call, and the new weights must still be read."""
+    ids = tf_keras.Input((4,), dtype="int32")
+    model = tf_keras.Model(ids, {"logits": tf_keras.layers.Embedding(10, 2)(ids)})
+    views = []
+    build = students.output_model
+    monkeypatch.setattr(students, "output_model",
+                        lambda *args: views.append(build(*args)) or views[-1])
+
+    class LogitsTask:
+        def score(self, logits, encoded, examples, labels):
+            return logits
+
+    data = types.SimpleNamespace(encoded={"dev": None},
+                                 labeled=types.SimpleNamespace(dev=None, labels=None))
+    student_ids = np.arange(8, dtype=np.int32).reshape(2, 4)
+    first = pipeline.student_score(LogitsTask(), model, student_ids, data, "dev", batch_size=2)
+    model.set_weights([w + 1 for w in model.get_weights()])
+    second = pipeline.student_score(LogitsTask(), model, student_ids, data, "dev", batch_size=2)
+    assert len(views) == 1
+    np.testing.assert_allclose(second, first + 1, rtol=1e-6)
